@@ -29,6 +29,7 @@ _FAMILY_MODULES = {
     "matrix": "games.matrix",
     "poker": "games.poker",
     "pong": "games.pong",
+    "pettingzoo": "games.pettingzoo_env",
 }
 
 _SPEC_RE = re.compile(r"^\s*([a-z_][a-z0-9_]*)\s*(?:\((.*)\))?\s*$", re.IGNORECASE | re.DOTALL)
