@@ -1,0 +1,155 @@
+"""The actor-critic network shared by RL2 and the multi-task baseline.
+
+One module, two modes:
+
+- ``recurrent=True`` (RL2): a GRU cell reads the encoded observation together
+  with the previous action, the previous reward and an episode-done flag, and
+  its hidden state is the agent's memory of the player. The memory is reset to
+  zeros at the first decision of every trial (``trial_start``).
+- ``recurrent=False`` (multi-task): the same encoder and heads with a
+  feed-forward core; no memory, no previous action or reward.
+
+Acting and training call the same :meth:`ActorCritic.forward` on time-major
+sequences ``(T, N)``, acting with ``T = 1``, so the memory a served player
+carries is computed by exactly the code that training replays.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+from game_agent.policies.distributions import MaskedCategorical
+from game_agent.policies.encoders import (
+    BoardActorHead,
+    BoardEncoder,
+    VectorEncoder,
+    orthogonal,
+    previous_action_plane,
+)
+from game_agent.policies.layout import BOARD, ObsLayout, board_action_kind
+from games.spec import GameSpec
+
+
+class PolicyInput(NamedTuple):
+    """What the policy sees at each of T x N decisions (time-major)."""
+
+    obs: Tensor
+    """(T, N, *obs_shape) float32."""
+    mask: Tensor
+    """(T, N, num_actions) bool legal actions."""
+    prev_action: Tensor
+    """(T, N) int64: the agent's previous action in this trial, -1 for none."""
+    prev_reward: Tensor
+    """(T, N) float32: the agent's rewards since its previous decision."""
+    prev_done: Tensor
+    """(T, N) float32: 1 when an episode ended since the previous decision."""
+    trial_start: Tensor
+    """(T, N) bool: the first decision of a trial; memory restarts from zeros."""
+
+
+class PolicyOutput(NamedTuple):
+    dist: MaskedCategorical
+    """Action distribution over (T, N, num_actions)."""
+    values: Tensor
+    """(T, N) state-value estimates."""
+    memory: Tensor
+    """(N, memory_size) memory after the last step."""
+
+
+class ActorCritic(nn.Module):
+    """Encoder, optional GRU core, masked policy head and value head; see the module doc."""
+
+    def __init__(
+        self,
+        layout: ObsLayout,
+        *,
+        recurrent: bool,
+        hidden_size: int = 64,
+        conv_channels: int = 32,
+        conv_layers: int = 3,
+    ):
+        super().__init__()
+        self.layout = layout
+        self.recurrent = recurrent
+        self.hidden_size = hidden_size
+        self.memory_size = hidden_size if recurrent else 0
+        if layout.kind == BOARD:
+            self.board = BoardEncoder(layout.planes + int(recurrent), conv_channels, conv_layers)
+            encoded = self.board.out_size
+            self.board_actor = BoardActorHead(conv_channels, hidden_size)
+        else:
+            self.vector = VectorEncoder(layout.obs_size, hidden_size)
+            encoded = self.vector.out_size
+            self.actor = orthogonal(nn.Linear(hidden_size, layout.num_actions), gain=0.01)
+            if recurrent:
+                encoded += layout.num_actions  # one-hot previous action
+        if recurrent:
+            self.gru = nn.GRUCell(encoded + 2, hidden_size)
+            nn.init.orthogonal_(self.gru.weight_hh)
+            nn.init.orthogonal_(self.gru.weight_ih)
+            nn.init.zeros_(self.gru.bias_hh)
+            nn.init.zeros_(self.gru.bias_ih)
+        elif layout.kind == BOARD:
+            self.core = nn.Sequential(orthogonal(nn.Linear(encoded, hidden_size)), nn.Tanh())
+        self.critic = orthogonal(nn.Linear(hidden_size, 1), gain=1.0)
+
+    def initial_memory(self, n: int) -> Tensor:
+        """Memory of ``n`` lanes that have seen nothing yet."""
+        return torch.zeros(n, self.memory_size)
+
+    def forward(self, spec: GameSpec, inputs: PolicyInput, memory: Tensor) -> PolicyOutput:
+        """Run T steps for N lanes starting from ``memory`` (N, memory_size)."""
+        steps, lanes = inputs.prev_action.shape
+        flat = PolicyInput(*(x.reshape(steps * lanes, *x.shape[2:]) for x in inputs))
+        if self.layout.kind == BOARD:
+            kind = board_action_kind(spec)
+            features, encoded = self._encode_board(flat, kind)
+        else:
+            features, encoded = None, self._encode_vector(flat)
+        if self.recurrent:
+            core, memory = self._recur(encoded, flat, steps, lanes, memory)
+        elif self.layout.kind == BOARD:
+            core = self.core(encoded)
+        else:
+            core = encoded
+        if features is not None:
+            logits = self.board_actor(features, core, kind)
+        else:
+            logits = self.actor(core)
+        logits = logits.reshape(steps, lanes, -1)
+        dist = MaskedCategorical(logits, inputs.mask)
+        values = self.critic(core).reshape(steps, lanes)
+        return PolicyOutput(dist, values, memory)
+
+    def _encode_board(self, flat: PolicyInput, kind: str) -> tuple[Tensor, Tensor]:
+        planes = flat.obs
+        if self.recurrent:
+            rows, cols = planes.shape[-2:]
+            prev = previous_action_plane(flat.prev_action, rows, cols, kind, planes.dtype)
+            planes = torch.cat([planes, prev], dim=1)
+        return self.board(planes)
+
+    def _encode_vector(self, flat: PolicyInput) -> Tensor:
+        encoded = self.vector(flat.obs)
+        if self.recurrent:
+            num_actions = self.layout.num_actions
+            onehot = torch.zeros(flat.prev_action.shape[0], num_actions, dtype=encoded.dtype)
+            has = flat.prev_action >= 0
+            onehot[has, flat.prev_action[has]] = 1.0
+            encoded = torch.cat([encoded, onehot], dim=1)
+        return encoded
+
+    def _recur(
+        self, encoded: Tensor, flat: PolicyInput, steps: int, lanes: int, memory: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        extra = torch.stack([flat.prev_reward, flat.prev_done], dim=1).to(encoded.dtype)
+        x = torch.cat([encoded, extra], dim=1).reshape(steps, lanes, -1)
+        keep = (~flat.trial_start).reshape(steps, lanes, 1).to(encoded.dtype)
+        outputs = []
+        for t in range(steps):
+            memory = self.gru(x[t], memory * keep[t])
+            outputs.append(memory)
+        return torch.stack(outputs).reshape(steps * lanes, -1), memory
