@@ -87,6 +87,11 @@ class Family:
     doc: str = ""
     parallel: bool = False
     """True when ``env`` is a PettingZoo ParallelEnv (simultaneous moves)."""
+    best_response_value: Callable[[GameSpec, str, int], float | None] | None = None
+    """Exact expected reward per episode of the best response, from ``seat``, to the
+    opponent style named; None (or a None result) where it cannot be computed."""
+    equilibrium_value: Callable[[GameSpec, int], float | None] | None = None
+    """Expected reward per episode from ``seat`` when both seats play an equilibrium."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -154,6 +159,20 @@ def make_opponent(spec: str | GameSpec, name: str, seed: int | None = None) -> O
             f"{spec.family} has no opponent {name!r}; known: {', '.join(sorted(factories))}"
         )
     return factories[name](spec, seed=seed)
+
+
+def best_response_value(spec: str | GameSpec, opponent: str, seat: int) -> float | None:
+    """Exact best-response value per episode against ``opponent``, or None."""
+    spec = parse_spec(spec)
+    solver = get_family(spec.family).best_response_value
+    return None if solver is None else solver(spec, opponent, seat)
+
+
+def equilibrium_value(spec: str | GameSpec, seat: int) -> float | None:
+    """The game's equilibrium value per episode for ``seat``, or None where unknown."""
+    spec = parse_spec(spec)
+    solver = get_family(spec.family).equilibrium_value
+    return None if solver is None else solver(spec, seat)
 
 
 def get_split(family: str, split: str) -> Split:
