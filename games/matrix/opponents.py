@@ -1,0 +1,347 @@
+"""Scripted matrix-game players: the training population of simulated opponents.
+
+Every style reads only its own observation: the newest rounds, the round
+clock and both payoff matrices (so "beat" means "best response under my own
+payoffs", which is the RPS beat relation in RPS and, e.g., "defect" in the
+prisoner's dilemma). The observation shows only ``history`` rounds, so
+:class:`MatrixOpponent` keeps the whole match per game, written from each
+observation at the positions its clock names (idempotent: a repeated or
+skipped call leaves no gap the window can fill), and forgotten in ``reset_where``.
+
+Ties between equally good replies are broken uniformly at random; reactive
+styles play uniformly at random before they have anything to react to.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import ClassVar, NamedTuple
+
+import numpy as np
+
+from games.errors import GameError
+from games.matrix.equilibrium import stage_equilibrium
+from games.matrix.payoffs import NUM_ACTIONS, ObsLayout
+from games.opponents.base import Opponent, random_legal
+from games.spec import GameSpec
+
+TIE = 1e-9
+
+
+class MatchView(NamedTuple):
+    """What a style knows when it moves in B games."""
+
+    mine: np.ndarray
+    """(B, rounds) my past actions, -1 for rounds not played yet."""
+    theirs: np.ndarray
+    """(B, rounds) the other player's past actions, -1 for rounds not played yet."""
+    t: np.ndarray
+    """(B,) rounds already played."""
+    my_payoff: np.ndarray
+    """(B, 5, 5) my payoffs [mine, theirs]."""
+    their_payoff: np.ndarray
+    """(B, 5, 5) the other player's payoffs in its own view [theirs, mine]."""
+    mask: np.ndarray
+    """(B, 5) legal actions."""
+
+    @property
+    def num_legal(self) -> np.ndarray:
+        """(B,) number of legal actions (at least 1, so it can be a modulus)."""
+        return np.maximum(self.mask.sum(axis=-1), 1)
+
+    def my_back(self, k: int) -> np.ndarray:
+        """(B,) my action k rounds ago (k=1: the last round), -1 where there is none."""
+        return _back(self.mine, self.t, k)
+
+    def their_back(self, k: int) -> np.ndarray:
+        """(B,) the other player's action k rounds ago, -1 where there is none."""
+        return _back(self.theirs, self.t, k)
+
+
+def _back(history: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
+    index = t - k
+    picked = np.take_along_axis(history, np.clip(index, 0, None)[:, None], axis=1)[:, 0]
+    return np.where(index >= 0, picked, -1)
+
+
+def onehot(actions: np.ndarray) -> np.ndarray:
+    """(B, 5) one-hot of actions; all zeros where the action is -1."""
+    return np.eye(NUM_ACTIONS)[np.clip(actions, 0, None)] * (actions >= 0)[:, None]
+
+
+def history_onehot(history: np.ndarray) -> np.ndarray:
+    """(B, rounds, 5) one-hot of a match history (B, rounds); all zeros where it is -1."""
+    return np.eye(NUM_ACTIONS + 1)[history + 1][:, :, 1:]
+
+
+def argmax_random(values: np.ndarray, mask: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(B,) a uniformly random legal maximiser of ``values`` (B, 5) per row; 0 for empty rows."""
+    scored = np.where(mask, values, -np.inf)
+    best = scored.max(axis=-1, keepdims=True)
+    return random_legal(mask & (scored >= best - TIE), rng)
+
+
+def best_response(
+    payoff: np.ndarray, belief: np.ndarray, mask: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """(B,) the legal row maximising ``payoff`` (B, 5, 5) against ``belief`` (B, 5)."""
+    return argmax_random(np.einsum("bij,bj->bi", payoff, belief), mask, rng)
+
+
+def sample(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """(B,) one draw per row of the distributions ``probs`` (B, 5)."""
+    cdf = np.cumsum(probs, axis=-1)
+    draws = rng.random(len(probs))[:, None] * cdf[:, -1:]
+    return np.minimum((draws >= cdf).sum(axis=-1), probs.shape[-1] - 1).astype(np.int64)
+
+
+class MatrixOpponent(Opponent):
+    """Base of every matrix style: decodes observations into a :class:`MatchView`."""
+
+    def __init__(self, spec: GameSpec, seed: int | None = None):
+        super().__init__(spec, seed)
+        self.layout = ObsLayout(int(spec.param("history")))
+        self.rounds = int(spec.param("rounds"))
+        self._mine = np.full((0, self.rounds), -1, dtype=np.int64)
+        self._theirs = np.full((0, self.rounds), -1, dtype=np.int64)
+
+    def reset(self, n: int) -> None:
+        self._mine = np.full((n, self.rounds), -1, dtype=np.int64)
+        self._theirs = np.full((n, self.rounds), -1, dtype=np.int64)
+        super().reset(n)
+
+    def reset_where(self, which: np.ndarray) -> None:
+        which = np.asarray(which, dtype=bool)
+        self._mine[which] = -1
+        self._theirs[which] = -1
+
+    def act(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        obs = np.asarray(obs, dtype=np.float32)
+        mask = np.asarray(mask, dtype=bool)
+        if (
+            obs.ndim != 2
+            or obs.shape[1] != self.layout.size
+            or mask.shape
+            != (
+                len(obs),
+                NUM_ACTIONS,
+            )
+        ):
+            raise GameError(
+                f"{self.name} needs observations (B, {self.layout.size}) and masks "
+                f"(B, {NUM_ACTIONS}); got {obs.shape} and {mask.shape}"
+            )
+        if self.num_envs == 0:
+            self.reset(len(obs))
+        if len(obs) != self.num_envs:
+            raise GameError(
+                f"{self.name} was reset for {self.num_envs} games but got {len(obs)}; "
+                "call reset(n) when the batch size changes"
+            )
+        view = self._remember(obs, mask)
+        actions = self._policy(view)
+        return np.where(mask.any(axis=-1), actions, 0).astype(np.int64)
+
+    def _remember(self, obs: np.ndarray, mask: np.ndarray) -> MatchView:
+        t = np.clip(self.layout.rounds_played(obs, self.rounds), 0, self.rounds)
+        recent = self.layout.recent_rounds(obs)
+        for k in range(self.layout.history):
+            index = t - 1 - k
+            rows = np.flatnonzero((index >= 0) & (recent[:, k, 0] >= 0))
+            self._mine[rows, index[rows]] = recent[rows, k, 0]
+            self._theirs[rows, index[rows]] = recent[rows, k, 1]
+        my_payoff, their_payoff = self.layout.matrices(obs)
+        return MatchView(self._mine, self._theirs, t, my_payoff, their_payoff, mask)
+
+    @abstractmethod
+    def _policy(self, view: MatchView) -> np.ndarray:
+        """(B,) actions for every game (rows without a legal action are zeroed by act)."""
+
+
+class Equilibrium(MatrixOpponent):
+    name = "nash"
+    description = "plays the stage game's equilibrium mixture (uniform in RPS, defect in the PD)"
+
+    def __init__(self, spec: GameSpec, seed: int | None = None):
+        super().__init__(spec, seed)
+        self._cache: dict[bytes, np.ndarray] = {}
+
+    def mixture(self, view: MatchView) -> np.ndarray:
+        """(B, 5) the equilibrium mixture of each game's stage game."""
+        n = len(view.t)
+        games = np.concatenate(
+            [
+                view.num_legal[:, None].astype(np.float64),
+                view.my_payoff.reshape(n, -1),
+                view.their_payoff.reshape(n, -1),
+            ],
+            axis=1,
+        )
+        unique, inverse = np.unique(games, axis=0, return_inverse=True)
+        mixtures = np.stack([self._solve(row) for row in unique])
+        return mixtures[inverse.reshape(-1)]
+
+    def _solve(self, game: np.ndarray) -> np.ndarray:
+        key = game.tobytes()
+        if key not in self._cache:
+            size = NUM_ACTIONS * NUM_ACTIONS
+            mine = game[1 : 1 + size].reshape(NUM_ACTIONS, NUM_ACTIONS)
+            theirs = game[1 + size :].reshape(NUM_ACTIONS, NUM_ACTIONS)
+            self._cache[key] = stage_equilibrium(mine, theirs, int(game[0]))
+        return self._cache[key]
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        return sample(self.mixture(view) * view.mask, self.rng)
+
+
+class FixedMixture(MatrixOpponent):
+    """Plays ``target`` with probability ``weight``, the other legal actions uniformly."""
+
+    target: ClassVar[int] = 0
+    weight: ClassVar[float] = 0.6
+
+    def probabilities(self, mask: np.ndarray) -> np.ndarray:
+        """(B, 5) this style's mixture over each row's legal actions."""
+        legal = np.maximum(mask.sum(axis=-1, keepdims=True), 1)
+        target = np.minimum(self.target, legal - 1)
+        is_target = np.arange(NUM_ACTIONS)[None, :] == target
+        others = (1.0 - self.weight) / np.maximum(legal - 1, 1)
+        return np.where(is_target, np.where(legal > 1, self.weight, 1.0), others) * mask
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        return sample(self.probabilities(view.mask), self.rng)
+
+
+class RockHeavy(FixedMixture):
+    name = "rock_heavy"
+    description = "plays action 0 (rock, heads, cooperate, swerve, stag) 60% of the time"
+    target = 0
+
+
+class PaperHeavy(FixedMixture):
+    name = "paper_heavy"
+    description = "plays action 1 (paper, tails, defect, straight, hare) 60% of the time"
+    target = 1
+
+
+class CycleUp(MatrixOpponent):
+    name = "cycle_up"
+    description = "cycles through its actions in order (R->P->S) from a random start"
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        last = view.my_back(1)
+        return np.where(last >= 0, (last + 1) % view.num_legal, random_legal(view.mask, self.rng))
+
+
+class CycleDouble(MatrixOpponent):
+    name = "cycle_double"
+    description = "plays each action twice, in order (R,R,P,P,S,S), from a random start"
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        last, before = view.my_back(1), view.my_back(2)
+        moved = np.where(last == before, (last + 1) % view.num_legal, last)
+        follow = np.where(before >= 0, moved, last)
+        return np.where(last >= 0, follow, random_legal(view.mask, self.rng))
+
+
+class CopyLast(MatrixOpponent):
+    name = "copy_last"
+    description = "copies your previous move"
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        last = view.their_back(1)
+        return np.where(last >= 0, last, random_legal(view.mask, self.rng))
+
+
+class BeatLast(MatrixOpponent):
+    name = "beat_last"
+    description = "plays its best response to your previous move"
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        belief = onehot(view.their_back(1))
+        return best_response(view.my_payoff, belief, view.mask, self.rng)
+
+
+def aspiration(payoff: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """(B,) the mean of each row's payoff matrix over legal cells: "a good round" threshold."""
+    cells = mask[:, :, None] & mask[:, None, :]
+    return (payoff * cells).sum(axis=(1, 2)) / np.maximum(cells.sum(axis=(1, 2)), 1)
+
+
+def last_payoff(view: MatchView) -> np.ndarray:
+    """(B,) what I earned in the last round (0 before round 1)."""
+    mine, theirs = view.my_back(1), view.their_back(1)
+    rows = np.arange(len(mine))
+    return view.my_payoff[rows, np.clip(mine, 0, None), np.clip(theirs, 0, None)]
+
+
+class WinStayLoseShift(MatrixOpponent):
+    name = "wsls"
+    description = "repeats a move that paid above its average payoff, else moves to the next one"
+    stay_when_good: ClassVar[bool] = True
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        last = view.my_back(1)
+        good = last_payoff(view) > aspiration(view.my_payoff, view.mask) + TIE
+        stay = good if self.stay_when_good else ~good
+        follow = np.where(stay, last, (last + 1) % view.num_legal)
+        return np.where(last >= 0, follow, random_legal(view.mask, self.rng))
+
+
+class FrequencyCounter(MatrixOpponent):
+    name = "freq_counter"
+    description = "best-responds to your action frequencies over the whole match so far"
+
+    def belief(self, view: MatchView) -> np.ndarray:
+        """(B, 5) weights of your past actions (unnormalised is fine for a best response)."""
+        played = np.arange(self.rounds)[None, :] < view.t[:, None]
+        return (history_onehot(view.theirs) * played[..., None]).sum(axis=1)
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        return best_response(view.my_payoff, self.belief(view), view.mask, self.rng)
+
+
+class Switching(MatrixOpponent):
+    name = "switching"
+    description = "switches between two simple styles at a random round in the middle half"
+    pool: ClassVar[tuple[type[MatrixOpponent], ...]] = (
+        RockHeavy,
+        PaperHeavy,
+        CycleUp,
+        CopyLast,
+        BeatLast,
+        FrequencyCounter,
+    )
+
+    def __init__(self, spec: GameSpec, seed: int | None = None):
+        super().__init__(spec, seed)
+        seeds = self.rng.integers(2**63, size=len(self.pool))
+        self._styles = [style(spec, seed=int(s)) for style, s in zip(self.pool, seeds, strict=True)]
+        self.first = np.zeros(0, dtype=np.int64)
+        """(B,) index into ``pool`` of the style played before the switch."""
+        self.second = np.zeros(0, dtype=np.int64)
+        """(B,) index into ``pool`` of the style played from the switch on."""
+        self.switch_round = np.zeros(0, dtype=np.int64)
+        """(B,) rounds played before the second style takes over (for recovery metrics)."""
+
+    def reset(self, n: int) -> None:
+        self.first = np.zeros(n, dtype=np.int64)
+        self.second = np.zeros(n, dtype=np.int64)
+        self.switch_round = np.zeros(n, dtype=np.int64)
+        super().reset(n)
+
+    def reset_where(self, which: np.ndarray) -> None:
+        super().reset_where(which)
+        rows = np.flatnonzero(which)
+        k = len(self.pool)
+        first = self.rng.integers(k, size=len(rows))
+        self.first[rows] = first
+        self.second[rows] = (first + 1 + self.rng.integers(k - 1, size=len(rows))) % k
+        low = self.rounds // 4
+        high = max(low, (3 * self.rounds) // 4)
+        self.switch_round[rows] = self.rng.integers(low, high + 1, size=len(rows))
+
+    def _policy(self, view: MatchView) -> np.ndarray:
+        choices = np.stack([style._policy(view) for style in self._styles], axis=1)
+        style = np.where(view.t < self.switch_round, self.first, self.second)
+        return choices[np.arange(len(style)), style]
