@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from games.connect_n.lines import completes_line_flat, ray_offsets
+from games.errors import GameError
 from games.kernel import BatchKernel, Step
 from games.spec import GameSpec
 
@@ -55,6 +56,8 @@ class ConnectNKernel(BatchKernel):
 
     def reset_where(self, which: np.ndarray) -> Step:
         which = np.asarray(which, dtype=bool)
+        if which.shape != (len(self._board),):
+            raise GameError(f"reset_where needs a ({len(self._board)},) mask, got {which.shape}")
         self._board[which] = 0
         self._obs[which] = 0.0
         self._heights[which] = 0

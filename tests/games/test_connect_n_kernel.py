@@ -210,6 +210,13 @@ def test_auto_reset_keeps_playing_and_returns_fresh_games():
     assert finished > 100
 
 
+def test_reset_where_needs_one_flag_per_game():
+    kernel = kernel_for("connect_n")
+    kernel.reset(3)
+    with pytest.raises(games.GameError, match=r"reset_where needs a \(3,\) mask"):
+        kernel.reset_where(np.ones(2, dtype=bool))
+
+
 def test_reset_needs_a_game():
     with pytest.raises(ValueError, match="at least one game"):
         kernel_for("connect_n").reset(0)
