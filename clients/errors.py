@@ -11,6 +11,7 @@
         ├── ResourceExhausted     RESOURCE_EXHAUSTED: limits, oversized messages
         ├── Unauthenticated       UNAUTHENTICATED: missing or wrong API key
         ├── PermissionDenied      PERMISSION_DENIED: another player's session
+        ├── Aborted               ABORTED: another replica advanced the session, retries spent
         ├── Unavailable           UNAVAILABLE: server unreachable or draining, retries spent
         ├── DeadlineExceeded      DEADLINE_EXCEEDED: the call took longer than its timeout
         └── ServerError           INTERNAL, UNKNOWN and every other code: the server's fault
@@ -80,6 +81,10 @@ class PermissionDenied(RpcError):
     code = grpc.StatusCode.PERMISSION_DENIED
 
 
+class Aborted(RpcError):
+    code = grpc.StatusCode.ABORTED
+
+
 class Unavailable(RpcError):
     code = grpc.StatusCode.UNAVAILABLE
 
@@ -102,6 +107,7 @@ _BY_CODE: dict[grpc.StatusCode, type[RpcError]] = {
         ResourceExhausted,
         Unauthenticated,
         PermissionDenied,
+        Aborted,
         Unavailable,
         DeadlineExceeded,
     )

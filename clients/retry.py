@@ -25,8 +25,11 @@ class RetryPolicy:
     """Upper bound of any single wait."""
     multiplier: float = 2.0
     """Each wait is this many times the previous one."""
-    retry_on: frozenset[grpc.StatusCode] = frozenset({grpc.StatusCode.UNAVAILABLE})
-    """Status codes that mean the call may not have reached the server (or its reply was lost)."""
+    retry_on: frozenset[grpc.StatusCode] = frozenset(
+        {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.ABORTED}
+    )
+    """Codes worth repeating the same call for: UNAVAILABLE (the call or its reply was lost),
+    ABORTED (another replica advanced the session first; the repeat gets the stored reply)."""
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
