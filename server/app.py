@@ -1,0 +1,159 @@
+"""Building the gRPC server (:func:`create_server`) and running it (:func:`serve`).
+
+Why ``grpc.aio`` rather than a thread-pool ``grpc.server``: engines keep Play
+streams open for whole games, and a thread-pool server spends one thread per
+open stream, so a few hundred players would exhaust it. On one asyncio event
+loop an idle stream costs nothing, and gathering concurrent turns into one
+batch is a matter of futures rather than locks and condition variables. The
+loop itself never runs model or store work: forward passes, adaptation and
+store transactions run in their own thread pools (``server.sessions``), so a
+slow batch delays only the turns in it.
+
+:func:`create_server` loads the models, opens the store, binds the address,
+starts serving and reports the bound port (``address`` may say port 0). Health
+(``grpc.health.v1``) says SERVING only once all of that has succeeded, for the
+overall server ("") and for ``game_agent.v1.AgentService``. :func:`serve` runs
+it until SIGTERM or SIGINT, then shuts down gracefully: health goes
+NOT_SERVING (load balancers stop routing here), new calls get UNAVAILABLE,
+in-flight turns finish (up to ``shutdown_grace_s``), pending adaptations are
+committed and the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from game_agent.errors import ConfigError
+from protos.game_agent.v1 import agent_pb2, agent_pb2_grpc
+from server.auth import ApiKeys, Authenticator, CallChecks
+from server.config import ServerConfig
+from server.metrics import Metrics
+from server.models import ModelRegistry, load_models
+from server.servicer import AgentServicer
+from server.sessions import SessionManager
+from server.stores import open_store
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = agent_pb2.DESCRIPTOR.services_by_name["AgentService"].full_name
+
+
+@dataclass
+class AgentServer:
+    """A started server and the parts :meth:`stop` shuts down in order."""
+
+    grpc_server: grpc.aio.Server
+    port: int
+    sessions: SessionManager
+    health: health.aio.HealthServicer
+    metrics: Metrics
+    metrics_port: int | None
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Graceful shutdown: NOT_SERVING, refuse new calls, drain, flush, close."""
+        await self.health.enter_graceful_shutdown()
+        self.sessions.begin_draining()
+        await self.grpc_server.stop(grace)
+        await self.sessions.close()
+        self.metrics.close()
+        log.info("server stopped", extra={"port": self.port})
+
+    async def wait_for_termination(self) -> None:
+        await self.grpc_server.wait_for_termination()
+
+
+async def create_server(
+    config: ServerConfig, *, models: ModelRegistry | None = None
+) -> tuple[AgentServer, int]:
+    """Build, bind and start the server; returns it and the bound port.
+
+    ``models`` replaces loading ``config.models_dir`` (tests pass learners built in
+    memory). Raises ``CheckpointError``/``ConfigError`` naming the file or option at fault.
+    """
+    loop = asyncio.get_running_loop()
+    if models is None:
+        models = await loop.run_in_executor(None, load_models, config.models_dir)
+    keys = ApiKeys.from_file(config.api_keys_file) if config.api_keys_file else None
+    auth = Authenticator(keys)
+    metrics = Metrics()
+    store = await loop.run_in_executor(None, open_store, config)
+    sessions = SessionManager(config, models, store, metrics=metrics)
+
+    server = grpc.aio.server(
+        interceptors=[CallChecks(auth, metrics)],
+        options=[
+            ("grpc.max_receive_message_length", config.max_request_bytes),
+            # Without this, a second server on a taken port would silently share it.
+            ("grpc.so_reuseport", 0),
+        ],
+    )
+    agent_pb2_grpc.add_AgentServiceServicer_to_server(
+        AgentServicer(config, models, sessions, auth, metrics), server
+    )
+    health_servicer = health.aio.HealthServicer()
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    port = _bind(server, config)
+    await sessions.start()
+    await server.start()
+    metrics_port = None
+    if config.metrics_port is not None:
+        metrics_port = metrics.serve(config.metrics_host, config.metrics_port)
+    for name in ("", SERVICE_NAME):
+        await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+    log.info(
+        "serving",
+        extra={
+            "address": config.address,
+            "port": port,
+            "tls": config.tls_cert is not None,
+            "families": [m.family for m in models],
+            "metrics_port": metrics_port,
+        },
+    )
+    return AgentServer(server, port, sessions, health_servicer, metrics, metrics_port), port
+
+
+def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
+    try:
+        if config.tls_cert is not None and config.tls_key is not None:
+            credentials = grpc.ssl_server_credentials(
+                [(config.tls_key.read_bytes(), config.tls_cert.read_bytes())]
+            )
+            port = server.add_secure_port(config.address, credentials)
+        else:
+            port = server.add_insecure_port(config.address)
+    except OSError as exc:
+        raise ConfigError(f"cannot read the TLS certificate or key: {exc}") from None
+    except RuntimeError as exc:
+        raise ConfigError(f"cannot listen on {config.address}: {exc}") from None
+    if port == 0:
+        raise ConfigError(f"cannot listen on {config.address} (in use or not a local address)")
+    return port
+
+
+def serve(config: ServerConfig) -> None:
+    """Run the server until SIGTERM or SIGINT, then shut it down gracefully."""
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: ServerConfig) -> None:
+    server, _port = await create_server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("shutting down", extra={"grace_s": config.shutdown_grace_s})
+    await server.stop(config.shutdown_grace_s)

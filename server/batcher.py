@@ -1,0 +1,215 @@
+"""Micro-batching: many sessions' turns answered by one forward pass, off the event loop.
+
+:class:`MicroBatcher` is the generic part. The first item submitted under a key
+opens a batch and starts a short window (``window_s``, a few hundred
+microseconds); items submitted under the same key while it is open join it; the
+batch runs when the window closes or as soon as it holds ``max_batch`` items.
+It runs in an executor thread, so the event loop keeps accepting requests while
+torch computes, and each submitter gets back its own row of the result.
+
+:class:`TurnBatcher` applies it to turns: the key is (model, variant, greedy),
+one ``learner.observe`` (for the rewards that arrived with the turns) and one
+``learner.act`` per batch. The service also uses a :class:`MicroBatcher` with a
+zero window to group store commits (``server.sessions``): turns answered by one
+forward pass are committed in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any, Generic, NamedTuple, TypeVar
+
+import numpy as np
+
+from game_agent.learner import Learner
+from game_agent.state import AdaptationState
+
+log = logging.getLogger(__name__)
+
+K = TypeVar("K", bound=Hashable)
+I = TypeVar("I")  # noqa: E741 - the conventional name of an item type
+R = TypeVar("R")
+
+
+class MicroBatcher(Generic[K, I, R]):
+    """Gathers items per key for a short window, then runs ``run(key, items)`` in a thread.
+
+    ``run`` returns one result per item, in order; a result that is an exception
+    is raised to that item's submitter alone, an exception raised by ``run``
+    itself to every submitter of the batch.
+    """
+
+    def __init__(
+        self,
+        run: Callable[[K, list[I]], Sequence[R | BaseException]],
+        executor: Executor,
+        *,
+        window_s: float,
+        max_batch: int,
+        on_batch: Callable[[K, int], None] | None = None,
+    ):
+        if max_batch < 1:
+            raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        self._run = run
+        self._executor = executor
+        self._window_s = window_s
+        self._max_batch = max_batch
+        self._on_batch = on_batch
+        self._open: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
+        self._timers: dict[K, asyncio.Handle] = {}
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def submit(self, key: K, item: I) -> R:
+        """Add ``item`` to the open batch of ``key`` and wait for its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        batch = self._open.setdefault(key, [])
+        batch.append((item, future))
+        if len(batch) >= self._max_batch:
+            self._flush(key)
+        elif len(batch) == 1:
+            if self._window_s > 0:
+                self._timers[key] = loop.call_later(self._window_s, self._flush, key)
+            else:
+                self._timers[key] = loop.call_soon(self._flush, key)
+        return await future
+
+    def _flush(self, key: K) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        batch = self._open.pop(key, None)
+        if not batch:
+            return
+        task = asyncio.get_running_loop().create_task(self._execute(key, batch))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
+
+    async def _execute(self, key: K, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        items = [item for item, _ in batch]
+        if self._on_batch is not None:
+            self._on_batch(key, len(items))
+        loop = asyncio.get_running_loop()
+        try:
+            results = await loop.run_in_executor(self._executor, self._run, key, items)
+            if len(results) != len(items):
+                raise RuntimeError(f"batch of {len(items)} items returned {len(results)} results")
+        except BaseException as exc:  # every submitter must hear about the failure
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if future.done():  # the submitter was cancelled
+                continue
+            if isinstance(result, BaseException):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
+
+    async def drain(self) -> None:
+        """Run every open batch now and wait for all running batches to finish."""
+        for key in list(self._open):
+            self._flush(key)
+        while self._running:
+            await asyncio.gather(*list(self._running), return_exceptions=True)
+
+
+class TurnKey(NamedTuple):
+    """Turns that can share one forward pass: same model, same variant, same sampling mode."""
+
+    model: str
+    game: str
+    greedy: bool
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """One session's turn, as the batcher needs it."""
+
+    state: AdaptationState
+    obs: np.ndarray
+    mask: np.ndarray
+    reward: float | None
+    """Reward since the agent's previous action, to observe before acting; None when the
+    agent has not acted yet in this episode."""
+
+
+@dataclass(frozen=True)
+class TurnOutput:
+    """One session's answer: the decision's row and the state after it."""
+
+    action: int
+    probs: np.ndarray
+    value: float
+    state: AdaptationState
+    state_bytes: bytes
+
+
+class TurnBatcher:
+    """One ``observe`` + ``act`` per (model, variant, greedy) batch; see the module docstring."""
+
+    def __init__(
+        self,
+        learners: dict[str, Learner],
+        executor: Executor,
+        *,
+        window_s: float,
+        max_batch: int,
+        on_batch: Callable[[TurnKey, int], None] | None = None,
+    ):
+        self._learners = learners
+        self._batcher: MicroBatcher[TurnKey, TurnInput, TurnOutput] = MicroBatcher(
+            self._forward, executor, window_s=window_s, max_batch=max_batch, on_batch=on_batch
+        )
+
+    async def act(self, key: TurnKey, turn: TurnInput) -> TurnOutput:
+        return await self._batcher.submit(key, turn)
+
+    async def drain(self) -> None:
+        await self._batcher.drain()
+
+    def _forward(self, key: TurnKey, turns: list[TurnInput]) -> list[TurnOutput]:
+        learner = self._learners[key.model]
+        states = [turn.state for turn in turns]
+        rewarded = [i for i, turn in enumerate(turns) if turn.reward is not None]
+        if rewarded:
+            rewards = np.array([turns[i].reward for i in rewarded], dtype=np.float32)
+            observed = learner.observe(
+                [states[i] for i in rewarded], rewards, np.zeros(len(rewarded), dtype=bool)
+            )
+            for i, state in zip(rewarded, observed, strict=True):
+                states[i] = state
+        obs = np.stack([turn.obs for turn in turns])
+        masks = np.stack([turn.mask for turn in turns])
+        decision, new_states = learner.act(states, obs, masks, greedy=key.greedy)
+        actions = np.asarray(decision.actions)
+        legal = masks[np.arange(len(turns)), actions]
+        if not legal.all():
+            bad = int(np.flatnonzero(~legal)[0])
+            raise RuntimeError(
+                f"learner {key.model!r} chose masked action {int(actions[bad])} for {key.game}"
+            )
+        return [
+            TurnOutput(
+                action=int(actions[i]),
+                probs=np.asarray(decision.probs[i], dtype=np.float32),
+                value=float(decision.values[i]),
+                state=new_states[i],
+                state_bytes=new_states[i].to_bytes(),
+            )
+            for i in range(len(turns))
+        ]
+
+
+def describe_key(key: Any) -> str:
+    """A short label for metrics and logs."""
+    if isinstance(key, TurnKey):
+        return f"{key.model}:{key.game}"
+    return str(key)

@@ -1,0 +1,111 @@
+"""``game-agent serve``: the command-line face of :class:`server.config.ServerConfig`.
+
+``game_agent/cli.py`` (the composition root) calls :func:`add_serve_arguments`
+to build the subcommand and :func:`run_serve` to run it; ``python -m server``
+runs the same command on its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from game_agent.errors import CheckpointError, ConfigError
+from server.config import ServerConfig
+from server.logs import configure_logging
+
+log = logging.getLogger(__name__)
+_DEFAULTS = ServerConfig()
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the ``serve`` options to ``parser``."""
+    parser.add_argument(
+        "--models",
+        type=Path,
+        default=_DEFAULTS.models_dir,
+        help="directory of checkpoints to serve",
+    )
+    parser.add_argument(
+        "--data", type=Path, default=_DEFAULTS.data_dir, help="directory for the SQLite store"
+    )
+    parser.add_argument(
+        "--address", default=_DEFAULTS.address, help="HOST:PORT to listen on (port 0: any free)"
+    )
+    parser.add_argument(
+        "--store", default=_DEFAULTS.store, help="'sqlite' (default) or redis://HOST:PORT[/DB]"
+    )
+    parser.add_argument(
+        "--api-keys", type=Path, default=None, help="file of 'KEY PRINCIPAL' lines; enables auth"
+    )
+    parser.add_argument("--tls-cert", type=Path, default=None, help="PEM certificate chain")
+    parser.add_argument("--tls-key", type=Path, default=None, help="PEM private key")
+    parser.add_argument(
+        "--metrics-port", type=int, default=None, help="serve Prometheus /metrics on this port"
+    )
+    parser.add_argument(
+        "--idle-timeout",
+        type=float,
+        default=_DEFAULTS.idle_timeout_s,
+        help="seconds of inactivity after which a session expires (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--batch-window-us",
+        type=float,
+        default=_DEFAULTS.batch_window_s * 1e6,
+        help="microseconds a batch waits for concurrent turns (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-batch", type=int, default=_DEFAULTS.max_batch_size, help="turns per forward pass"
+    )
+    parser.add_argument(
+        "--max-sessions-per-player", type=int, default=_DEFAULTS.max_sessions_per_player
+    )
+    parser.add_argument("--max-sessions", type=int, default=_DEFAULTS.max_sessions)
+    parser.add_argument("--max-request-bytes", type=int, default=_DEFAULTS.max_request_bytes)
+    parser.add_argument(
+        "--log-format", choices=("json", "text"), default="json", help="log line format"
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> ServerConfig:
+    return ServerConfig(
+        models_dir=args.models,
+        data_dir=args.data,
+        address=args.address,
+        store=args.store,
+        api_keys_file=args.api_keys,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        metrics_port=args.metrics_port,
+        idle_timeout_s=args.idle_timeout,
+        batch_window_s=args.batch_window_us / 1e6,
+        max_batch_size=args.max_batch,
+        max_sessions_per_player=args.max_sessions_per_player,
+        max_sessions=args.max_sessions,
+        max_request_bytes=args.max_request_bytes,
+    )
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Run ``game-agent serve`` with parsed ``args``; returns the process exit code."""
+    configure_logging(args.log_level, json_lines=args.log_format == "json")
+    try:
+        config = config_from_args(args)
+        from server.app import serve  # grpc and torch load only once the options are valid
+
+        serve(config)
+    except (ConfigError, CheckpointError, ConnectionError) as exc:
+        log.error("cannot serve: %s", exc)
+        return 2
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="game-agent serve", description="Serve the adaptive game agent over gRPC."
+    )
+    return run_serve(add_serve_arguments(parser).parse_args(argv))

@@ -1,0 +1,111 @@
+"""ServerConfig: every knob of the adaptive-opponent service, in one frozen dataclass.
+
+The CLI (``game-agent serve``) builds one from its flags; tests build one
+directly with a temporary data dir and ``address="127.0.0.1:0"``. Values are
+checked once, in ``__post_init__``, so a bad combination fails at start with
+a message naming the option rather than on the first request.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from game_agent.errors import ConfigError
+
+_REDIS_RE = re.compile(r"^redis://[^\s:/]+:\d{1,5}(/\d+)?$")
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Configuration of one server replica (see ``game-agent serve --help``)."""
+
+    models_dir: Path = Path("models")
+    """Directory whose checkpoints are served, one learner per game family."""
+    data_dir: Path = Path("var")
+    """Directory for the SQLite store (``var/game_agent.sqlite3``) and other local state."""
+    address: str = "127.0.0.1:50051"
+    """``host:port`` to listen on; port 0 picks a free port (``create_server`` returns it)."""
+    store: str = "sqlite"
+    """``sqlite`` (one file under ``data_dir``) or ``redis://HOST:PORT[/DB]`` shared by replicas."""
+    api_keys_file: Path | None = None
+    """File of API keys (``server.auth`` documents the format); None serves without auth."""
+    tls_cert: Path | None = None
+    """PEM certificate chain for TLS; given together with ``tls_key``, else plaintext."""
+    tls_key: Path | None = None
+    """PEM private key matching ``tls_cert``."""
+    metrics_port: int | None = None
+    """Port of the Prometheus ``/metrics`` endpoint (0 picks a free one); None disables it."""
+    metrics_host: str = "127.0.0.1"
+    """Interface the metrics endpoint binds to."""
+    idle_timeout_s: float = 15 * 60.0
+    """Default idle time after which a session expires (its profile is kept)."""
+    max_idle_timeout_s: float = 24 * 3600.0
+    """Largest idle timeout a client may ask for in ``SessionOptions``."""
+    expiry_sweep_s: float = 30.0
+    """How often expired sessions are swept from the store."""
+    batch_window_s: float = 0.0005
+    """How long the first turn of a batch waits for concurrent turns to join it."""
+    max_batch_size: int = 64
+    """Most turns answered by one forward pass; a full batch runs without waiting."""
+    model_threads: int = 2
+    """Worker threads running forward passes (one batch per thread at a time)."""
+    adaptation_threads: int = 1
+    """Worker threads running ``end_episode`` (MAML gradient steps), off the turn path."""
+    max_sessions_per_player: int = 8
+    """Live sessions one player may hold at once (RESOURCE_EXHAUSTED beyond it)."""
+    max_sessions: int = 10_000
+    """Live sessions in total across the store (RESOURCE_EXHAUSTED beyond it)."""
+    max_request_bytes: int = 1 << 20
+    """Largest request message accepted; gRPC answers RESOURCE_EXHAUSTED beyond it."""
+    sync_commits: bool = True
+    """SQLite ``synchronous=FULL``: each commit is fsynced, so even a power loss keeps
+    acknowledged turns. False (``NORMAL``) still survives a killed process."""
+    shutdown_grace_s: float = 10.0
+    """On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "models_dir", Path(self.models_dir))
+        object.__setattr__(self, "data_dir", Path(self.data_dir))
+        for name in ("api_keys_file", "tls_cert", "tls_key"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, Path(value))
+        self._check()
+
+    def _check(self) -> None:
+        if self.store != "sqlite" and not _REDIS_RE.match(self.store):
+            raise ConfigError(
+                f"store must be 'sqlite' or 'redis://HOST:PORT[/DB]', got {self.store!r}"
+            )
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ConfigError("tls_cert and tls_key must be given together")
+        host, sep, port = self.address.rpartition(":")
+        if not sep or not host or not port.isdigit() or int(port) > 65535:
+            raise ConfigError(f"address must be HOST:PORT, got {self.address!r}")
+        if self.metrics_port is not None and not 0 <= self.metrics_port <= 65535:
+            raise ConfigError(f"metrics_port must be in 0..65535, got {self.metrics_port}")
+        positive = {
+            "idle_timeout_s": self.idle_timeout_s,
+            "max_idle_timeout_s": self.max_idle_timeout_s,
+            "expiry_sweep_s": self.expiry_sweep_s,
+            "max_batch_size": self.max_batch_size,
+            "model_threads": self.model_threads,
+            "adaptation_threads": self.adaptation_threads,
+            "max_sessions_per_player": self.max_sessions_per_player,
+            "max_sessions": self.max_sessions,
+            "max_request_bytes": self.max_request_bytes,
+        }
+        for name, value in positive.items():
+            if value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        if self.batch_window_s < 0:
+            raise ConfigError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
+        if self.idle_timeout_s > self.max_idle_timeout_s:
+            raise ConfigError("idle_timeout_s must not exceed max_idle_timeout_s")
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the SQLite store lives."""
+        return self.data_dir / "game_agent.sqlite3"

@@ -1,0 +1,632 @@
+"""Sessions: the service's core, between the servicer (protobuf) and the learners and store.
+
+A session is one player playing one game variant against the agent. It holds
+the player's :class:`AdaptationState` and a turn counter; every ``Act`` and
+``EndEpisode`` call carries the next turn number.
+
+Turns. ``act`` observes the reward that arrived with the turn (when the agent
+has acted earlier in the episode; a reward on an episode's first turn only
+counts towards the episode total), then the batcher answers it together with
+concurrent sessions' turns in one forward pass. The new state and the reply
+are committed to the store in one transaction *before* the reply is returned,
+so a server killed at any moment loses no acknowledged turn. A turn repeating
+the last acknowledged number is a retry: its stored reply is returned and the
+state is not advanced. Any other number is FAILED_PRECONDITION.
+
+Episode ends. ``end_episode`` observes the final reward (done), records the
+result in the player's profile, and commits the state *with the outcome still
+to be adapted to*; it replies straight away. ``learner.end_episode`` (MAML's
+gradient steps may take a while) then runs in the adaptation thread pool. The
+next call on that session waits for it only if it arrives before adaptation
+has finished. When adaptation finishes, its state is committed to the session
+and becomes the player's profile state for the game. A server killed in
+between re-runs the adaptation from the committed state when it starts.
+
+Profiles. A player's profile state for a game is the state after their last
+completed episode; a new session starts from it (unless ``ignore_profile``,
+or the model changed since: states of another checkpoint are not reused).
+
+Ownership and limits. A session belongs to the principal (API key) that
+started it; a player id belongs to the principal that first used it. Live
+sessions are limited per player and in total; idle ones expire.
+
+Concurrency. Calls on one session are serialised by its lock; sessions run
+concurrently. Sessions are cached in memory; every write is compare-and-set on
+the turn number, so if another replica sharing a Redis store advanced a
+session, this one answers ABORTED (retry) instead of overwriting it. Turns are
+shielded from client cancellation: once started, a turn completes and commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import functools
+import json
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import numpy as np
+
+from game_agent.learner import EpisodeOutcome
+from game_agent.state import AdaptationState
+from games.registry import parse_spec
+from games.spec import GameSpec
+from server.batcher import MicroBatcher, TurnBatcher, TurnInput, TurnKey
+from server.config import ServerConfig
+from server.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied, Unavailable
+from server.metrics import Metrics
+from server.models import ModelRegistry, ServedModel
+from server.profiles import AGENT_WON, DRAW, PLAYER_WON
+from server.stores.base import (
+    AdaptationRecord,
+    Commit,
+    CommitStatus,
+    EpisodeRecord,
+    ProfileRecord,
+    SessionRecord,
+    Store,
+)
+from server.validation import SessionSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SessionView:
+    """What ``StartSession``/``ResumeSession`` report about a session."""
+
+    record: SessionRecord
+    spec: GameSpec
+    model: ServedModel
+    episodes_played: int
+
+
+@dataclass(frozen=True)
+class ActResult:
+    turn: int
+    action: int
+    probs: tuple[float, ...]
+    value: float
+    replayed: bool
+
+
+@dataclass(frozen=True)
+class EpisodeEnd:
+    turn: int
+    replayed: bool
+    profile: ProfileRecord
+
+
+@dataclass
+class _Live:
+    """A session held in memory: its stored record plus the decoded state."""
+
+    record: SessionRecord
+    state: AdaptationState
+    spec: GameSpec
+    model: ServedModel
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    adaptation: asyncio.Task[None] | None = None
+
+
+class SessionManager:
+    """Starts, drives and ends sessions; see the module docstring."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        models: ModelRegistry,
+        store: Store,
+        *,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+    ):
+        self._config = config
+        self._models = models
+        self._store = store
+        self._metrics = metrics or Metrics()
+        self._clock = clock
+        self._model_pool = ThreadPoolExecutor(config.model_threads, thread_name_prefix="model")
+        self._adapt_pool = ThreadPoolExecutor(config.adaptation_threads, thread_name_prefix="adapt")
+        self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="store")
+        self._turns = TurnBatcher(
+            {model.name: model.learner for model in models},
+            self._model_pool,
+            window_s=config.batch_window_s,
+            max_batch=config.max_batch_size,
+            on_batch=lambda key, n: self._metrics.batch_size.labels(key.model).observe(n),
+        )
+        self._commits: MicroBatcher[None, Commit, CommitStatus] = MicroBatcher(
+            lambda _key, commits: store.commit(commits),
+            self._store_pool,
+            window_s=0.0,
+            max_batch=4 * config.max_batch_size,
+            on_batch=lambda _key, n: self._metrics.commit_batch_size.observe(n),
+        )
+        self._live: dict[str, _Live] = {}
+        self._load_lock = asyncio.Lock()
+        self._adaptations: set[asyncio.Task[None]] = set()
+        self._sweeper: asyncio.Task[None] | None = None
+        self._draining = asyncio.Event()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Resume adaptations a previous process committed but did not finish; start expiry."""
+        for session_id in await self._in_store(self._store.pending_adaptations):
+            try:
+                await self._get(session_id)
+            except Exception as exc:
+                log.error("cannot resume the adaptation of session %s: %s", session_id, exc)
+        self._sweeper = asyncio.get_running_loop().create_task(self._sweep_forever())
+
+    @property
+    def draining(self) -> bool:
+        """True once shutdown began: new calls get UNAVAILABLE, in-flight ones finish."""
+        return self._draining.is_set()
+
+    def begin_draining(self) -> None:
+        self._draining.set()
+
+    async def wait_draining(self) -> None:
+        await self._draining.wait()
+
+    async def close(self) -> None:
+        """Refuse new calls, finish in-flight turns and adaptations, flush and close the store."""
+        self.begin_draining()
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+        await self._turns.drain()
+        while self._adaptations:
+            await asyncio.gather(*list(self._adaptations), return_exceptions=True)
+        await self._commits.drain()
+        await self._in_store(self._store.close)
+        for pool in (self._model_pool, self._adapt_pool, self._store_pool):
+            pool.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ sessions
+
+    async def start_session(
+        self,
+        principal: str,
+        player_id: str,
+        spec: GameSpec,
+        seat: int,
+        settings: SessionSettings,
+    ) -> SessionView:
+        self._check_open()
+        model = self._models.for_spec(spec)
+        state, returning = await self._initial_state(player_id, spec, model, settings)
+        now = self._now_ms()
+        record = SessionRecord(
+            session_id="s_" + secrets.token_urlsafe(18),
+            principal=principal,
+            player_id=player_id,
+            game=spec.name,
+            family=spec.family,
+            agent_seat=seat,
+            greedy=settings.greedy,
+            seed=settings.seed or secrets.randbits(63),
+            idle_timeout_s=settings.idle_timeout_s,
+            model_sha=model.sha256,
+            next_turn=1,
+            state=await self._run(self._model_pool, state.to_bytes),
+            returning_player=returning,
+            created_ms=now,
+            expires_ms=now + int(settings.idle_timeout_s * 1000),
+        )
+        await self._in_store(
+            functools.partial(
+                self._store.create_session,
+                record,
+                now_ms=now,
+                max_per_player=self._config.max_sessions_per_player,
+                max_total=self._config.max_sessions,
+            )
+        )
+        live = _Live(record, state, spec, model)
+        self._cache(live)
+        log.info(
+            "session started",
+            extra={"session_id": record.session_id, "player_id": player_id, "game": spec.name},
+        )
+        return await self._view(live)
+
+    async def resume_session(self, principal: str, session_id: str, player_id: str) -> SessionView:
+        self._check_open()
+        live = await self._owned(principal, session_id)
+        if live.record.player_id != player_id:
+            raise PermissionDenied(
+                f"player_id {player_id!r} does not match the player of session {session_id}"
+            )
+        async with live.lock:
+            self._check_active(live)
+            await self._settle(live)
+            record = dataclasses.replace(live.record, expires_ms=self._expiry(live.record))
+            await self._commit(live, Commit(record, expected_turn=record.next_turn))
+            live.record = record
+        return await self._view(live)
+
+    async def end_session(self, principal: str, session_id: str) -> ProfileRecord:
+        live = await self._owned(principal, session_id)
+        async with live.lock:
+            if live.record.ended:
+                raise FailedPrecondition(f"session {session_id} has already ended")
+            await self._settle(live)
+            await self._in_store(self._store.end_session, session_id)
+            live.record = dataclasses.replace(live.record, ended=True)
+            self._evict(session_id)
+        return await self._profile_of(live.record.player_id)
+
+    async def session_spec(self, principal: str, session_id: str) -> GameSpec:
+        """The variant a session plays (checks that it exists and is the caller's)."""
+        return (await self._owned(principal, session_id)).spec
+
+    # ------------------------------------------------------------------ turns
+
+    async def act(
+        self,
+        principal: str,
+        session_id: str,
+        turn: int,
+        obs: np.ndarray,
+        mask: np.ndarray,
+        reward: float,
+    ) -> ActResult:
+        self._check_open()
+        live = await self._owned(principal, session_id)
+        return await _shielded(self._act(live, turn, obs, mask, reward))
+
+    async def _act(
+        self, live: _Live, turn: int, obs: np.ndarray, mask: np.ndarray, reward: float
+    ) -> ActResult:
+        async with live.lock:
+            self._check_active(live)
+            stored = self._replay(live, turn, "act")
+            if stored is not None:
+                return ActResult(
+                    stored["turn"], stored["action"], tuple(stored["probs"]), stored["value"], True
+                )
+            self._check_turn(live, turn)
+            await self._settle(live)
+            record = live.record
+            out = await self._turns.act(
+                TurnKey(live.model.name, record.game, record.greedy),
+                TurnInput(live.state, obs, mask, reward if record.awaiting_reward else None),
+            )
+            probs = tuple(float(p) for p in out.probs)
+            reply = {
+                "kind": "act",
+                "turn": turn,
+                "action": out.action,
+                "probs": probs,
+                "value": out.value,
+            }
+            new = dataclasses.replace(
+                record,
+                next_turn=turn + 1,
+                state=out.state_bytes,
+                last_reply=json.dumps(reply),
+                awaiting_reward=True,
+                episode_steps=record.episode_steps + 1,
+                episode_reward=record.episode_reward + reward,
+                expires_ms=self._expiry(record),
+            )
+            await self._commit(live, Commit(new, expected_turn=record.next_turn))
+            live.record, live.state = new, out.state
+            return ActResult(turn, out.action, probs, out.value, False)
+
+    async def end_episode(
+        self,
+        principal: str,
+        session_id: str,
+        turn: int,
+        final_reward: float,
+        result: int | None,
+    ) -> EpisodeEnd:
+        """``result``: +1 the agent won, -1 the player won, 0 draw, None to infer from rewards."""
+        self._check_open()
+        live = await self._owned(principal, session_id)
+        replayed = await _shielded(self._end_episode(live, turn, final_reward, result))
+        profile = await self._profile_of(live.record.player_id)
+        return EpisodeEnd(turn, replayed, profile)
+
+    async def _end_episode(
+        self, live: _Live, turn: int, final_reward: float, result: int | None
+    ) -> bool:
+        async with live.lock:
+            self._check_active(live)
+            if self._replay(live, turn, "end_episode") is not None:
+                return True
+            self._check_turn(live, turn)
+            await self._settle(live)
+            record = live.record
+            total = record.episode_reward + final_reward
+            if result is None:
+                result = AGENT_WON if total > 0 else PLAYER_WON if total < 0 else DRAW
+            state = live.state
+            if record.awaiting_reward:
+                observed = await self._run(
+                    self._model_pool,
+                    live.model.learner.observe,
+                    [state],
+                    np.array([final_reward], dtype=np.float32),
+                    np.array([True]),
+                )
+                state = observed[0]
+            outcome = EpisodeOutcome(total, result, record.episode_steps)
+            now = self._now_ms()
+            new = dataclasses.replace(
+                record,
+                next_turn=turn + 1,
+                state=await self._run(self._model_pool, state.to_bytes),
+                last_reply=json.dumps({"kind": "end_episode", "turn": turn}),
+                awaiting_reward=False,
+                episode_steps=0,
+                episode_reward=0.0,
+                pending_outcome=json.dumps(outcome._asdict()),
+                expires_ms=self._expiry(record),
+            )
+            episode = EpisodeRecord(
+                record.player_id, record.principal, record.game, result, total, now
+            )
+            await self._commit(live, Commit(new, expected_turn=record.next_turn, episode=episode))
+            live.record, live.state = new, state
+            self._start_adaptation(live)
+            return False
+
+    # ------------------------------------------------------------------ profiles
+
+    async def get_profile(self, principal: str, player_id: str) -> ProfileRecord:
+        profile = await self._in_store(self._store.load_profile, player_id)
+        if profile is None:
+            raise NotFound(f"player_id {player_id!r} has no profile (they have never played)")
+        if profile.principal != principal:
+            raise PermissionDenied(f"player_id {player_id!r} belongs to another principal")
+        return profile
+
+    async def delete_profile(self, principal: str, player_id: str) -> tuple[bool, int]:
+        """Forget a player; returns (whether they existed, live sessions ended)."""
+        profile = await self._in_store(self._store.load_profile, player_id)
+        if profile is not None and profile.principal != principal:
+            raise PermissionDenied(f"player_id {player_id!r} belongs to another principal")
+        existed, ended = await self._in_store(self._store.delete_player, player_id)
+        for session_id in [
+            s for s, live in self._live.items() if live.record.player_id == player_id
+        ]:
+            self._evict(session_id)
+        log.info("profile deleted", extra={"player_id": player_id, "sessions_ended": len(ended)})
+        return existed, len(ended)
+
+    # ------------------------------------------------------------------ internals
+
+    async def _initial_state(
+        self, player_id: str, spec: GameSpec, model: ServedModel, settings: SessionSettings
+    ) -> tuple[AdaptationState, bool]:
+        learner = model.learner
+        if not settings.ignore_profile:
+            stored = await self._in_store(self._store.load_adaptation, player_id, spec.name)
+            if stored is not None and stored.model_sha == model.sha256:
+                state = AdaptationState.from_bytes(
+                    stored.state, learner=learner.name, spec=spec.name
+                )
+                return state, True
+            if stored is not None:
+                log.info(
+                    "profile state of %s for %s came from another model; starting afresh",
+                    player_id,
+                    spec.name,
+                )
+        return await self._run(self._model_pool, learner.initial_state, spec), False
+
+    async def _get(self, session_id: str) -> _Live:
+        live = self._live.get(session_id)
+        if live is not None:
+            return live
+        async with self._load_lock:
+            live = self._live.get(session_id)
+            if live is not None:
+                return live
+            record = await self._in_store(self._store.load_session, session_id)
+            if record is None:
+                raise NotFound(
+                    f"session_id {session_id!r} does not exist (or its player was deleted); "
+                    "start a new session"
+                )
+            model = self._models.get(record.family)
+            if model is None or model.sha256 != record.model_sha:
+                raise FailedPrecondition(
+                    f"session {session_id} was started with another {record.family} model "
+                    f"({record.model_sha[:12]}); this server serves "
+                    f"{model.sha256[:12] if model else 'none'}: start a new session"
+                )
+            state = AdaptationState.from_bytes(
+                record.state, learner=model.learner.name, spec=record.game
+            )
+            live = _Live(record, state, parse_spec(record.game), model)
+            self._cache(live)
+            if record.pending_outcome:
+                self._start_adaptation(live)
+            return live
+
+    async def _owned(self, principal: str, session_id: str) -> _Live:
+        live = await self._get(session_id)
+        if live.record.principal != principal:
+            raise PermissionDenied(f"session {session_id} belongs to another principal")
+        return live
+
+    def _check_open(self) -> None:
+        if self.draining:
+            raise Unavailable("the server is shutting down; retry on another replica")
+
+    def _check_active(self, live: _Live) -> None:
+        record = live.record
+        if record.ended:
+            raise FailedPrecondition(
+                f"session {record.session_id} has ended (EndSession or idle expiry); "
+                "start a new session: the player's profile is kept"
+            )
+        if record.expires_ms <= self._now_ms():
+            raise FailedPrecondition(
+                f"session {record.session_id} expired after {record.idle_timeout_s:g} s idle; "
+                "start a new session: the player's profile is kept"
+            )
+
+    def _replay(self, live: _Live, turn: int, kind: str) -> dict[str, Any] | None:
+        record = live.record
+        if turn != record.next_turn - 1 or not record.last_reply:
+            return None
+        stored = json.loads(record.last_reply)
+        if stored["kind"] != kind:
+            raise FailedPrecondition(
+                f"turn {turn} was answered as {stored['kind']}; a retry must repeat the same call "
+                f"(the session expects turn {record.next_turn} next)"
+            )
+        return stored
+
+    @staticmethod
+    def _check_turn(live: _Live, turn: int) -> None:
+        expected = live.record.next_turn
+        if turn != expected:
+            retry = f" (turn {expected - 1} may be retried)" if expected > 1 else ""
+            raise FailedPrecondition(
+                f"turn {turn} is out of sequence: session {live.record.session_id} expects "
+                f"turn {expected}{retry}; ResumeSession tells the expected turn"
+            )
+
+    async def _settle(self, live: _Live) -> None:
+        """Wait for the session's pending adaptation, restarting it if it failed before."""
+        if not live.record.pending_outcome:
+            return
+        task = live.adaptation
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._start_adaptation(live)
+        await asyncio.shield(task)
+
+    def _start_adaptation(self, live: _Live) -> asyncio.Task[None]:
+        task = asyncio.get_running_loop().create_task(self._adapt(live))
+        live.adaptation = task
+        self._adaptations.add(task)
+        task.add_done_callback(self._adaptation_done)
+        return task
+
+    def _adaptation_done(self, task: asyncio.Task[None]) -> None:
+        self._adaptations.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("adaptation failed", exc_info=task.exception())
+
+    async def _adapt(self, live: _Live) -> None:
+        record = live.record
+        outcome = EpisodeOutcome(**json.loads(record.pending_outcome))
+        learner = live.model.learner
+        started = time.perf_counter()
+        state = await self._run(self._adapt_pool, learner.end_episode, live.state, outcome)
+        state_bytes = await self._run(self._adapt_pool, state.to_bytes)
+        self._metrics.adaptation_seconds.labels(live.model.name).observe(
+            time.perf_counter() - started
+        )
+        new = dataclasses.replace(record, state=state_bytes, pending_outcome="")
+        profile_state = AdaptationRecord(
+            record.player_id, record.game, learner.name, record.model_sha, state_bytes
+        )
+        commit = Commit(
+            new, expected_turn=record.next_turn, adaptation=profile_state, allow_ended=True
+        )
+        status = await self._commits.submit(None, commit)
+        if status is not CommitStatus.APPLIED:
+            self._evict(record.session_id)
+            log.info("adaptation of session %s not stored: %s", record.session_id, status.value)
+            return
+        live.record = dataclasses.replace(new, ended=live.record.ended)
+        live.state = state
+        if live.record.ended:
+            self._evict(record.session_id)
+
+    async def _commit(self, live: _Live, commit: Commit) -> None:
+        status = await self._commits.submit(None, commit)
+        session_id = commit.session.session_id
+        if status is CommitStatus.CONFLICT:
+            self._evict(session_id)
+            raise Aborted(
+                f"session {session_id} was advanced by another request or replica; "
+                "call ResumeSession and retry (a retried turn returns its stored reply)"
+            )
+        if status is CommitStatus.GONE:
+            self._evict(session_id)
+            live.record = dataclasses.replace(live.record, ended=True)
+            self._check_active(live)
+
+    async def _sweep_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._config.expiry_sweep_s)
+            try:
+                await self.sweep()
+            except Exception:
+                log.exception("expiry sweep failed; retrying at the next sweep")
+
+    async def sweep(self) -> list[str]:
+        """End every session idle past its timeout; returns their ids."""
+        expired = await self._in_store(self._store.expire_sessions, self._now_ms())
+        for session_id in expired:
+            live = self._live.get(session_id)
+            if live is None:
+                continue
+            live.record = dataclasses.replace(live.record, ended=True)
+            if not live.record.pending_outcome:
+                self._evict(session_id)
+        if expired:
+            log.info("expired %d idle sessions", len(expired))
+        return expired
+
+    async def _view(self, live: _Live) -> SessionView:
+        profile = await self._in_store(self._store.load_profile, live.record.player_id)
+        stats = profile.games.get(live.record.game) if profile is not None else None
+        return SessionView(live.record, live.spec, live.model, stats.episodes if stats else 0)
+
+    async def _profile_of(self, player_id: str) -> ProfileRecord:
+        profile = await self._in_store(self._store.load_profile, player_id)
+        if profile is None:
+            raise NotFound(f"player_id {player_id!r} has no profile (it was deleted)")
+        return profile
+
+    def _cache(self, live: _Live) -> None:
+        self._live[live.record.session_id] = live
+        self._metrics.live_sessions.set(len(self._live))
+
+    def _evict(self, session_id: str) -> None:
+        self._live.pop(session_id, None)
+        self._metrics.live_sessions.set(len(self._live))
+
+    def _expiry(self, record: SessionRecord) -> int:
+        return self._now_ms() + int(record.idle_timeout_s * 1000)
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    async def _in_store(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._run(self._store_pool, fn, *args)
+
+    @staticmethod
+    async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
+
+
+async def _shielded(coro: Any) -> Any:
+    """Run ``coro`` to completion even if the caller is cancelled (a client hung up)."""
+    task = asyncio.ensure_future(coro)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        if not task.done():
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+        raise

@@ -1,0 +1,254 @@
+"""The default store: one SQLite file in WAL mode under the data directory.
+
+WAL lets readers (``sqlite3`` on the command line, a second process) look at
+the file while the server writes. Every write is one ``BEGIN IMMEDIATE``
+transaction; with ``synchronous=FULL`` (``ServerConfig.sync_commits``) a
+committed transaction is on disk before :meth:`SqliteStore.commit` returns, so
+neither a killed process nor a power cut loses an acknowledged turn. With
+``NORMAL`` a killed process still loses nothing (the WAL is written before
+commit returns); only a power cut may drop the last transactions.
+
+The store is used from one worker thread at a time (``server.sessions``); a
+lock makes accidental use from several threads safe rather than corrupting.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from server.errors import PermissionDenied, ResourceExhausted
+from server.profiles import apply_episode, new_profile
+from server.stores.base import (
+    AdaptationRecord,
+    Commit,
+    CommitStatus,
+    ProfileRecord,
+    SessionRecord,
+)
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    player_id TEXT NOT NULL,
+    next_turn INTEGER NOT NULL,
+    ended INTEGER NOT NULL DEFAULT 0,
+    expires_ms INTEGER NOT NULL,
+    pending INTEGER NOT NULL DEFAULT 0,
+    data TEXT NOT NULL,
+    state BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_player ON sessions (player_id, ended, expires_ms);
+CREATE INDEX IF NOT EXISTS sessions_live ON sessions (ended, expires_ms);
+CREATE TABLE IF NOT EXISTS profiles (player_id TEXT PRIMARY KEY, data TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS adaptations (
+    player_id TEXT NOT NULL,
+    game TEXT NOT NULL,
+    learner TEXT NOT NULL,
+    model_sha TEXT NOT NULL,
+    state BLOB NOT NULL,
+    PRIMARY KEY (player_id, game)
+);
+"""
+
+
+class SqliteStore:
+    """:class:`server.stores.base.Store` over one SQLite file; see the module docstring."""
+
+    def __init__(self, path: Path, *, sync_commits: bool = True):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._db.executescript(_SCHEMA)
+        self._check_schema()
+        log.info("sqlite store at %s (synchronous=%s)", path, "FULL" if sync_commits else "NORMAL")
+
+    def _check_schema(self) -> None:
+        row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None:
+            self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+        elif row[0] != SCHEMA_VERSION:
+            raise RuntimeError(
+                f"{self.path} has store schema {row[0]}, this server reads {SCHEMA_VERSION}"
+            )
+
+    def _transaction(self):
+        return _Transaction(self._db, self._lock)
+
+    def create_session(
+        self, session: SessionRecord, *, now_ms: int, max_per_player: int, max_total: int
+    ) -> None:
+        with self._transaction() as db:
+            profile = self._profile(db, session.player_id)
+            if profile is not None and profile.principal != session.principal:
+                raise PermissionDenied(
+                    f"player_id {session.player_id!r} belongs to another API key's principal"
+                )
+            live = "ended = 0 AND expires_ms > ?"
+            (total,) = db.execute(
+                f"SELECT COUNT(*) FROM sessions WHERE {live}", (now_ms,)
+            ).fetchone()
+            if total >= max_total:
+                raise ResourceExhausted(
+                    f"the server holds its maximum of {max_total} live sessions; "
+                    "end idle sessions or retry later"
+                )
+            (mine,) = db.execute(
+                f"SELECT COUNT(*) FROM sessions WHERE player_id = ? AND {live}",
+                (session.player_id, now_ms),
+            ).fetchone()
+            if mine >= max_per_player:
+                raise ResourceExhausted(
+                    f"player_id {session.player_id!r} already has {mine} live sessions "
+                    f"(at most {max_per_player}); end one with EndSession first"
+                )
+            if profile is None:
+                fresh = new_profile(session.player_id, session.principal, now_ms)
+                db.execute("INSERT INTO profiles VALUES (?, ?)", (fresh.player_id, fresh.to_json()))
+            db.execute(
+                "INSERT INTO sessions VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+                (
+                    session.session_id,
+                    session.player_id,
+                    session.next_turn,
+                    session.expires_ms,
+                    int(bool(session.pending_outcome)),
+                    session.data_json(),
+                    session.state,
+                ),
+            )
+
+    def load_session(self, session_id: str) -> SessionRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data, state, ended FROM sessions WHERE session_id = ?", (session_id,)
+            ).fetchone()
+        return None if row is None else SessionRecord.from_stored(*row)
+
+    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        with self._transaction() as db:
+            return [self._apply(db, commit) for commit in commits]
+
+    def _apply(self, db: sqlite3.Connection, commit: Commit) -> CommitStatus:
+        session = commit.session
+        row = db.execute(
+            "SELECT next_turn, ended FROM sessions WHERE session_id = ?", (session.session_id,)
+        ).fetchone()
+        if row is None or (row[1] and not commit.allow_ended):
+            return CommitStatus.GONE
+        if row[0] != commit.expected_turn:
+            return CommitStatus.CONFLICT
+        db.execute(
+            "UPDATE sessions SET next_turn = ?, expires_ms = ?, pending = ?, data = ?, state = ? "
+            "WHERE session_id = ?",
+            (
+                session.next_turn,
+                session.expires_ms,
+                int(bool(session.pending_outcome)),
+                session.data_json(),
+                session.state,
+                session.session_id,
+            ),
+        )
+        if commit.episode is not None:
+            profile = apply_episode(self._profile(db, commit.episode.player_id), commit.episode)
+            db.execute(
+                "INSERT OR REPLACE INTO profiles VALUES (?, ?)",
+                (profile.player_id, profile.to_json()),
+            )
+        if commit.adaptation is not None:
+            a = commit.adaptation
+            db.execute(
+                "INSERT OR REPLACE INTO adaptations VALUES (?, ?, ?, ?, ?)",
+                (a.player_id, a.game, a.learner, a.model_sha, a.state),
+            )
+        return CommitStatus.APPLIED
+
+    def end_session(self, session_id: str) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE sessions SET ended = 1 WHERE session_id = ? AND ended = 0", (session_id,)
+            )
+            return cursor.rowcount > 0
+
+    def expire_sessions(self, now_ms: int) -> list[str]:
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT session_id FROM sessions WHERE ended = 0 AND expires_ms <= ?", (now_ms,)
+            ).fetchall()
+            db.execute(
+                "UPDATE sessions SET ended = 1 WHERE ended = 0 AND expires_ms <= ?", (now_ms,)
+            )
+        return [r[0] for r in rows]
+
+    def pending_adaptations(self) -> list[str]:
+        with self._lock:
+            rows = self._db.execute("SELECT session_id FROM sessions WHERE pending = 1").fetchall()
+        return [r[0] for r in rows]
+
+    def load_profile(self, player_id: str) -> ProfileRecord | None:
+        with self._lock:
+            return self._profile(self._db, player_id)
+
+    @staticmethod
+    def _profile(db: sqlite3.Connection, player_id: str) -> ProfileRecord | None:
+        row = db.execute("SELECT data FROM profiles WHERE player_id = ?", (player_id,)).fetchone()
+        return None if row is None else ProfileRecord.from_json(row[0])
+
+    def load_adaptation(self, player_id: str, game: str) -> AdaptationRecord | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT learner, model_sha, state FROM adaptations "
+                "WHERE player_id = ? AND game = ?",
+                (player_id, game),
+            ).fetchone()
+        if row is None:
+            return None
+        return AdaptationRecord(player_id, game, row[0], row[1], bytes(row[2]))
+
+    def delete_player(self, player_id: str) -> tuple[bool, list[str]]:
+        with self._transaction() as db:
+            existed = db.execute("DELETE FROM profiles WHERE player_id = ?", (player_id,)).rowcount
+            live = db.execute(
+                "SELECT session_id FROM sessions WHERE player_id = ? AND ended = 0", (player_id,)
+            ).fetchall()
+            db.execute("DELETE FROM sessions WHERE player_id = ?", (player_id,))
+            db.execute("DELETE FROM adaptations WHERE player_id = ?", (player_id,))
+        return existed > 0, [r[0] for r in live]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class _Transaction:
+    """``with``: hold the lock, BEGIN IMMEDIATE, then COMMIT (or ROLLBACK on error)."""
+
+    def __init__(self, db: sqlite3.Connection, lock: threading.Lock):
+        self._db, self._lock = db, lock
+
+    def __enter__(self) -> sqlite3.Connection:
+        self._lock.acquire()
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._lock.release()
+            raise
+        return self._db
+
+    def __exit__(self, kind, exc, tb) -> None:
+        try:
+            self._db.execute("ROLLBACK" if kind else "COMMIT")
+        finally:
+            self._lock.release()
