@@ -23,6 +23,7 @@ from games.poker.exploiter import AdaptiveExploiter
 from games.poker.kernel import PokerKernel
 from games.poker.layout import OBS_SIZE
 from games.poker.opponents import STATIONARY_STYLES
+from games.poker.values import best_response_value, equilibrium_value
 from games.registry import Family, Param, Split
 from games.spec import GameSpec
 
@@ -151,4 +152,6 @@ FAMILY = Family(
     opponents=OPPONENTS,
     splits=SPLITS,
     doc=_RULES or "",
+    best_response_value=best_response_value,
+    equilibrium_value=equilibrium_value,
 )
