@@ -33,8 +33,7 @@ different equilibria). Held-out styles are habits no train style has, and
 the four adversaries, which punish an agent for following simple patterns.
 
 Exact best responses and equilibrium values: :mod:`games.matrix.best_response`
-(also reachable as ``FAMILY.extra["best_response"]`` and
-``FAMILY.extra["equilibrium_value"]``).
+(per match through ``games.best_response_value`` and ``games.equilibrium_value``).
 """
 
 from __future__ import annotations
@@ -43,7 +42,7 @@ from typing import Any
 
 from games.errors import SpecError
 from games.matrix import adversaries, opponents
-from games.matrix.best_response import best_response_value, equilibrium_value
+from games.matrix.best_response import best_response_value, equilibrium_payoff
 from games.matrix.env import MatrixEnv
 from games.matrix.kernel import MatrixKernel
 from games.matrix.payoffs import DEFAULT_BIAS, GAME_NAMES, NUM_ACTIONS, ObsLayout, stage_game
@@ -92,6 +91,17 @@ def build_spec(values: dict[str, Any]) -> GameSpec:
             ("zero_sum", game.zero_sum),
         ),
     )
+
+
+def match_best_response(spec: GameSpec, opponent: str, seat: int) -> float | None:
+    """Registry hook: the exact best response's expected total over one match, or None."""
+    result = best_response_value(spec, opponent, seat)
+    return None if result is None else result.value
+
+
+def match_equilibrium(spec: GameSpec, seat: int) -> float:
+    """Registry hook: expected total over one match when both seats play the ``nash`` style."""
+    return equilibrium_payoff(spec, seat) * int(spec.param("rounds"))
 
 
 TRAIN_STYLES = (
@@ -147,5 +157,6 @@ FAMILY = Family(
     splits=SPLITS,
     doc=__doc__ or "",
     parallel=True,
-    extra={"best_response": best_response_value, "equilibrium_value": equilibrium_value},
+    best_response_value=match_best_response,
+    equilibrium_value=match_equilibrium,
 )

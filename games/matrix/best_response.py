@@ -216,3 +216,19 @@ def equilibrium_value(spec: str | GameSpec, seat: int = 0) -> float | None:
         return None
     agent, _ = _seat_matrices(game, seat)
     return solve_zero_sum(agent).value
+
+
+def equilibrium_payoff(spec: str | GameSpec, seat: int = 0) -> float:
+    """Expected payoff per round to ``seat`` when both seats play the ``nash`` style's mixture.
+
+    Equals :func:`equilibrium_value` in zero-sum games; in the symmetric
+    general-sum games it is the payoff of their most mixed symmetric equilibrium
+    (mutual defection in the prisoner's dilemma).
+    """
+    spec = parse_spec(spec)
+    game = stage_game(spec.param("name"), spec.param("bias"))
+    agent, opponent = _seat_matrices(game, seat)
+    n = game.num_legal
+    mine = stage_equilibrium(agent, opponent, n)[:n]
+    theirs = stage_equilibrium(opponent, agent, n)[:n]
+    return float(mine @ agent @ theirs)

@@ -42,12 +42,9 @@ class MatchView(NamedTuple):
     their_payoff: np.ndarray
     """(B, 5, 5) the other player's payoffs in its own view [theirs, mine]."""
     mask: np.ndarray
-    """(B, 5) legal actions."""
-
-    @property
-    def num_legal(self) -> np.ndarray:
-        """(B,) number of legal actions (at least 1, so it can be a modulus)."""
-        return np.maximum(self.mask.sum(axis=-1), 1)
+    """(B, 5) legal actions (all False in games where this seat is not acting)."""
+    num_legal: int
+    """How many actions the rules allow: actions 0 .. num_legal-1."""
 
     def my_back(self, k: int) -> np.ndarray:
         """(B,) my action k rounds ago (k=1: the last round), -1 where there is none."""
@@ -102,6 +99,8 @@ class MatrixOpponent(Opponent):
         super().__init__(spec, seed)
         self.layout = ObsLayout(int(spec.param("history")))
         self.rounds = int(spec.param("rounds"))
+        self.num_legal = int(spec.info_dict()["num_legal"])
+        """How many actions the rules allow (the rest of the 5 are always masked)."""
         self._mine = np.full((0, self.rounds), -1, dtype=np.int64)
         self._theirs = np.full((0, self.rounds), -1, dtype=np.int64)
 
@@ -151,7 +150,7 @@ class MatrixOpponent(Opponent):
             self._mine[rows, index[rows]] = recent[rows, k, 0]
             self._theirs[rows, index[rows]] = recent[rows, k, 1]
         my_payoff, their_payoff = self.layout.matrices(obs)
-        return MatchView(self._mine, self._theirs, t, my_payoff, their_payoff, mask)
+        return MatchView(self._mine, self._theirs, t, my_payoff, their_payoff, mask, self.num_legal)
 
     @abstractmethod
     def _policy(self, view: MatchView) -> np.ndarray:
@@ -167,16 +166,13 @@ class Equilibrium(MatrixOpponent):
         self._cache: dict[bytes, np.ndarray] = {}
 
     def mixture(self, view: MatchView) -> np.ndarray:
-        """(B, 5) the equilibrium mixture of each game's stage game."""
+        """(B, 5) the equilibrium mixture of each game's stage game, read from its matrices."""
         n = len(view.t)
         games = np.concatenate(
-            [
-                view.num_legal[:, None].astype(np.float64),
-                view.my_payoff.reshape(n, -1),
-                view.their_payoff.reshape(n, -1),
-            ],
-            axis=1,
+            [view.my_payoff.reshape(n, -1), view.their_payoff.reshape(n, -1)], axis=1
         )
+        if (games == games[0]).all():  # one variant per batch is the usual case
+            return np.broadcast_to(self._solve(games[0]), (n, NUM_ACTIONS))
         unique, inverse = np.unique(games, axis=0, return_inverse=True)
         mixtures = np.stack([self._solve(row) for row in unique])
         return mixtures[inverse.reshape(-1)]
@@ -184,10 +180,8 @@ class Equilibrium(MatrixOpponent):
     def _solve(self, game: np.ndarray) -> np.ndarray:
         key = game.tobytes()
         if key not in self._cache:
-            size = NUM_ACTIONS * NUM_ACTIONS
-            mine = game[1 : 1 + size].reshape(NUM_ACTIONS, NUM_ACTIONS)
-            theirs = game[1 + size :].reshape(NUM_ACTIONS, NUM_ACTIONS)
-            self._cache[key] = stage_equilibrium(mine, theirs, int(game[0]))
+            mine, theirs = game.reshape(2, NUM_ACTIONS, NUM_ACTIONS)
+            self._cache[key] = stage_equilibrium(mine, theirs, self.num_legal)
         return self._cache[key]
 
     def _policy(self, view: MatchView) -> np.ndarray:
@@ -200,16 +194,16 @@ class FixedMixture(MatrixOpponent):
     target: ClassVar[int] = 0
     weight: ClassVar[float] = 0.6
 
-    def probabilities(self, mask: np.ndarray) -> np.ndarray:
-        """(B, 5) this style's mixture over each row's legal actions."""
-        legal = np.maximum(mask.sum(axis=-1, keepdims=True), 1)
-        target = np.minimum(self.target, legal - 1)
-        is_target = np.arange(NUM_ACTIONS)[None, :] == target
-        others = (1.0 - self.weight) / np.maximum(legal - 1, 1)
-        return np.where(is_target, np.where(legal > 1, self.weight, 1.0), others) * mask
+    def probabilities(self) -> np.ndarray:
+        """(5,) this style's mixture over the legal actions."""
+        n = self.num_legal  # every variant has at least two actions
+        probs = np.zeros(NUM_ACTIONS)
+        probs[:n] = (1.0 - self.weight) / (n - 1)
+        probs[min(self.target, n - 1)] = self.weight
+        return probs
 
     def _policy(self, view: MatchView) -> np.ndarray:
-        return sample(self.probabilities(view.mask), self.rng)
+        return sample(np.broadcast_to(self.probabilities(), view.mask.shape), self.rng)
 
 
 class RockHeavy(FixedMixture):
