@@ -122,4 +122,4 @@ def legal_actions(boards: np.ndarray, gravity: bool) -> np.ndarray:
     """(M, num_actions) bool: open columns under gravity, empty cells otherwise."""
     if gravity:
         return boards[:, 0, :] == 0
-    return boards.reshape(len(boards), -1) == 0
+    return boards.reshape(len(boards), boards.shape[1] * boards.shape[2]) == 0

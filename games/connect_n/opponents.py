@@ -127,7 +127,7 @@ class MirrorOpponent(ConnectNOpponent):
         theirs = np.asarray(obs)[:, 1] > 0.5
         if len(self._seen) != len(mask):
             self.reset(len(mask))
-        new = (theirs & ~self._seen).reshape(len(mask), -1)
+        new = (theirs & ~self._seen).reshape(len(mask), self.rows * self.cols)
         moved = new.any(axis=1)
         last_row, last_col = np.divmod(new.argmax(axis=1), self.cols)
         if self.gravity:

@@ -35,7 +35,9 @@ class SearchConfig:
     """Most moves expanded per board at each ply (all when fewer are legal)."""
 
 
-def immediate_wins(boards: np.ndarray, legal: np.ndarray, piece: int, k: int, gravity: bool):
+def immediate_wins(
+    boards: np.ndarray, legal: np.ndarray, piece: int, k: int, gravity: bool
+) -> np.ndarray:
     """(M, N) bool: playing that action with ``piece`` completes a line at once."""
     index, actions = np.nonzero(legal)
     rows, cols = landing_cells(boards, index, actions, gravity)
@@ -44,7 +46,7 @@ def immediate_wins(boards: np.ndarray, legal: np.ndarray, piece: int, k: int, gr
     return wins
 
 
-def action_values(boards: np.ndarray, config: SearchConfig, depth: int | None = None):
+def action_values(boards: np.ndarray, config: SearchConfig, depth: int | None = None) -> np.ndarray:
     """(M, N) negamax value of every action for the side to move; -inf where not searched.
 
     A win found with ``d`` plies of search left is worth ``WIN * d``, so a
@@ -60,7 +62,7 @@ def action_values(boards: np.ndarray, config: SearchConfig, depth: int | None = 
     children = boards[index]
     children[np.arange(len(index)), rows, cols] = 1
     won = wins[index, actions]
-    full = ~(children == 0).reshape(len(children), -1).any(axis=1)
+    full = ~(children == 0).any(axis=(1, 2))
     value = np.zeros(len(index))
     value[won] = WIN * depth
     going_on = ~won & ~full
