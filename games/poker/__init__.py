@@ -1,8 +1,10 @@
 """poker: Kuhn poker and Leduc hold'em as one parameterised family.
 
 The rules table (observation layout, actions, rewards, variant parameters and
-splits) is the docstring of :mod:`games.poker.env`; exact best responses for
-Kuhn variants live in :mod:`games.poker.best_response`.
+splits) is the docstring of :mod:`games.poker.env`. Exact best responses and
+equilibria of Kuhn variants live in :mod:`games.poker.best_response`; the
+registry's ``best_response_value`` and ``equilibrium_value`` answer from there
+(:mod:`games.poker.values`) for Kuhn and return None for Leduc.
 """
 
 from __future__ import annotations
