@@ -2,7 +2,8 @@
 
 An opponent sees exactly what a human in that seat would see: its own
 observation and action mask. It keeps whatever memory its style needs (one row
-per game) and is told when games are re-dealt. Rows whose mask has no legal
+per game), sees every observation of its seat through ``observe`` (including a
+finished game's last one), and is told when games are re-dealt. Rows whose mask has no legal
 action (the seat is not acting in that game) get action 0, which kernels ignore.
 """
 
@@ -45,6 +46,13 @@ class Opponent(ABC):
 
     def reset_where(self, which: np.ndarray) -> None:  # noqa: B027 - stateless styles keep nothing
         """Games flagged in ``which`` (B,) were re-dealt; forget what the style keeps per game."""
+
+    def observe(self, obs: np.ndarray) -> None:  # noqa: B027 - most styles learn nothing
+        """See the seat's observations (B, *obs_shape) after every step, acting or not.
+
+        Runners call this after each kernel step and before ``reset_where``, so a
+        style that learns across games also sees how a finished game ended.
+        """
 
     @abstractmethod
     def act(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:

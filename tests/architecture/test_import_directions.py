@@ -103,7 +103,7 @@ def test_clients_and_games_never_load_torch():
 def test_playing_a_game_without_rendering_never_loads_pygame():
     code = (
         "import games\n"
-        "for family in games.list_families():\n"
+        "for family in set(games.list_families()) - {'pettingzoo'}:  # a user's env is theirs\n"
         "    env = games.make(family)\n"
         "    env.reset(seed=0)\n"
     )

@@ -140,8 +140,9 @@ def _trial(
 ) -> np.ndarray:
     """The exploiter in ``seat`` against ``agent`` for ``hands`` hands per game; its rewards.
 
-    Like a batched rollout, the exploiter is shown every row after every step
-    (with ``show_final``, the final observation of a hand too), then hands are re-dealt.
+    Like a batched rollout, the exploiter ``observe``s every row after every step
+    (with ``show_final``; without it, the final observation of a hand goes unseen),
+    then hands are re-dealt.
     """
     kernel = games.make_kernel(spec)
     step = kernel.reset(n, seed=seed)
@@ -153,7 +154,7 @@ def _trial(
         actions[:, seat] = exploiter.act(step.obs[:, seat], step.action_mask[:, seat])
         step = kernel.step(actions)
         if show_final:
-            exploiter.act(step.obs[:, seat], step.action_mask[:, seat])
+            exploiter.observe(step.obs[:, seat])
         finished = np.flatnonzero(step.done & (played < hands))
         rewards[finished, played[finished]] = step.rewards[finished, seat]
         played[finished] += 1
