@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from games.kernel import BatchKernel, Step
-from games.matrix.payoffs import NUM_ACTIONS, ObsLayout, StageGame, stage_game
+from games.matrix.payoffs import NUM_ACTIONS, ONE_ROUND, ObsLayout, StageGame, stage_game
 from games.spec import GameSpec
 
 
@@ -84,18 +84,17 @@ class MatrixKernel(BatchKernel):
         )
 
     def _observations(self) -> np.ndarray:
-        n, h = self.num_envs, self.layout.history
-        back = self.t[:, None] - 1 - np.arange(h)[None, :]
-        shown = back >= 0
-        picked = np.take_along_axis(self.history, np.clip(back, 0, None)[..., None], axis=1)
-        onehot = np.eye(NUM_ACTIONS, dtype=np.float32)[np.clip(picked, 0, None)]
-        onehot *= shown[..., None, None]
-        obs = np.empty((n, 2, self.layout.size), dtype=np.float32)
-        for seat in (0, 1):
-            ego = onehot[:, :, [seat, 1 - seat], :].reshape(n, -1)
-            obs[:, seat, self.layout.rounds_slice] = ego
-            obs[:, seat, self.layout.clock_index] = self.t / self.rounds
-            obs[:, seat, self.layout.clock_index + 1 :] = self._matrix_part[seat]
+        n, layout = self.num_envs, self.layout
+        obs = np.zeros((n, 2, layout.size), dtype=np.float32)
+        for k in range(min(layout.history, self.rounds)):
+            rows = np.flatnonzero(self.t > k)
+            moves = self.history[rows, self.t[rows] - 1 - k]  # (rows, 2): seat 0, seat 1
+            base = ONE_ROUND * k
+            for seat in (0, 1):
+                obs[rows, seat, base + moves[:, seat]] = 1.0
+                obs[rows, seat, base + NUM_ACTIONS + moves[:, 1 - seat]] = 1.0
+        obs[:, :, layout.clock_index] = (self.t / self.rounds)[:, None]
+        obs[:, :, layout.clock_index + 1 :] = self._matrix_part[None]
         return obs
 
     def _current_acting(self) -> np.ndarray:

@@ -5,8 +5,9 @@ clock and both payoff matrices (so "beat" means "best response under my own
 payoffs", which is the RPS beat relation in RPS and, e.g., "defect" in the
 prisoner's dilemma). The observation shows only ``history`` rounds, so
 :class:`MatrixOpponent` keeps the whole match per game, written from each
-observation at the positions its clock names (idempotent: a repeated or
-skipped call leaves no gap the window can fill), and forgotten in ``reset_where``.
+observation at the positions its clock names (so a repeated call changes
+nothing and a skipped call is filled in from the window), and forgotten in
+``reset_where``.
 
 Ties between equally good replies are broken uniformly at random; reactive
 styles play uniformly at random before they have anything to react to.
@@ -117,15 +118,8 @@ class MatrixOpponent(Opponent):
     def act(self, obs: np.ndarray, mask: np.ndarray) -> np.ndarray:
         obs = np.asarray(obs, dtype=np.float32)
         mask = np.asarray(mask, dtype=bool)
-        if (
-            obs.ndim != 2
-            or obs.shape[1] != self.layout.size
-            or mask.shape
-            != (
-                len(obs),
-                NUM_ACTIONS,
-            )
-        ):
+        expected_obs, expected_mask = (len(obs), self.layout.size), (len(obs), NUM_ACTIONS)
+        if obs.shape != expected_obs or mask.shape != expected_mask:
             raise GameError(
                 f"{self.name} needs observations (B, {self.layout.size}) and masks "
                 f"(B, {NUM_ACTIONS}); got {obs.shape} and {mask.shape}"
@@ -256,10 +250,9 @@ class BeatLast(MatrixOpponent):
         return best_response(view.my_payoff, belief, view.mask, self.rng)
 
 
-def aspiration(payoff: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """(B,) the mean of each row's payoff matrix over legal cells: "a good round" threshold."""
-    cells = mask[:, :, None] & mask[:, None, :]
-    return (payoff * cells).sum(axis=(1, 2)) / np.maximum(cells.sum(axis=(1, 2)), 1)
+def aspiration(payoff: np.ndarray, num_legal: int) -> np.ndarray:
+    """(B,) the mean of each payoff matrix over its legal cells: the "good round" threshold."""
+    return payoff[:, :num_legal, :num_legal].mean(axis=(1, 2))
 
 
 def last_payoff(view: MatchView) -> np.ndarray:
@@ -276,7 +269,7 @@ class WinStayLoseShift(MatrixOpponent):
 
     def _policy(self, view: MatchView) -> np.ndarray:
         last = view.my_back(1)
-        good = last_payoff(view) > aspiration(view.my_payoff, view.mask) + TIE
+        good = last_payoff(view) > aspiration(view.my_payoff, view.num_legal) + TIE
         stay = good if self.stay_when_good else ~good
         follow = np.where(stay, last, (last + 1) % view.num_legal)
         return np.where(last >= 0, follow, random_legal(view.mask, self.rng))
