@@ -89,9 +89,13 @@ def stack_params(params: Params, n: int) -> Params:
 
 
 def evaluate(
-    model: nn.Module, spec: GameSpec, params: Params, batch: EpisodeBatch
+    model: nn.Module, spec: GameSpec, params: Params, obs: Tensor, mask: Tensor
 ) -> tuple[Tensor, Tensor]:
-    """Log-probabilities (T, N, A) and values (T, N) of N lanes, lane i under params[i]."""
+    """Log-probabilities (T, N, A) and values (T, N) of N lanes, lane i under params[i].
+
+    ``obs`` is (T, N, *obs_shape) and ``mask`` (T, N, A); illegal actions get
+    log-probability ``-inf`` whatever the weights, adapted or not.
+    """
 
     def one_lane(lane_params: Params, obs: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
         steps = mask.shape[0]
@@ -108,9 +112,7 @@ def evaluate(
         out = functional_call(model, lane_params, (spec, inputs, memory))
         return out.dist.log_probs[:, 0], out.values[:, 0]
 
-    log_probs, values = vmap(one_lane, in_dims=(0, 1, 1), out_dims=(1, 1))(
-        params, batch.obs, batch.mask
-    )
+    log_probs, values = vmap(one_lane, in_dims=(0, 1, 1), out_dims=(1, 1))(params, obs, mask)
     return log_probs, values
 
 
@@ -151,13 +153,15 @@ def adapt(
     do not require grad (play time) are adapted too: they become fresh leaves.
     """
     second_order = create_graph and not loop.first_order
-    current = {
-        name: p if p.requires_grad else p.detach().requires_grad_() for name, p in params.items()
-    }
+    current = dict(params)
     advantages: Tensor | None = None
-    for _ in range(loop.steps):
-        with torch.enable_grad():
-            log_probs, values = evaluate(model, spec, current, batch)
+    with torch.enable_grad():  # the sampler and the server call this under no_grad
+        for _ in range(loop.steps):
+            current = {
+                name: p if p.requires_grad else p.detach().requires_grad_()
+                for name, p in current.items()
+            }
+            log_probs, values = evaluate(model, spec, current, batch.obs, batch.mask)
             if advantages is None:
                 advantages = inner_advantages(values, batch, loop)
             loss = inner_loss(log_probs, batch.actions, advantages, batch.weights)
@@ -165,10 +169,10 @@ def adapt(
             grads = torch.autograd.grad(
                 loss, [current[n] for n in names], create_graph=second_order, allow_unused=True
             )
-        current = {
-            name: _step(current[name], grad, loop.lr, second_order)
-            for name, grad in zip(names, grads, strict=True)
-        }
+            current = {
+                name: _step(current[name], grad, loop.lr, second_order)
+                for name, grad in zip(names, grads, strict=True)
+            }
     return current
 
 

@@ -153,7 +153,7 @@ def unflat(vector: torch.Tensor, like: dict[str, torch.Tensor]) -> dict[str, tor
 def test_advantages_match_discounted_returns_minus_values():
     model, batch = tiny_model(), two_lane_batch()
     params = base_params(model)
-    _, values = evaluate(model, SPEC, stack_params(params, 2), batch)
+    _, values = evaluate(model, SPEC, stack_params(params, 2), batch.obs, batch.mask)
     got = inner_advantages(values, batch, loop())
     for lane, expected in enumerate(reference_advantages(model, params, batch)):
         n = len(expected)
@@ -281,10 +281,9 @@ def test_adaptation_moves_each_lane_toward_its_own_rewarded_arm(normalize: bool)
     batch = bandit_batch([0, 2])
     inner = InnerLoop(3, 1.0, True, GAMMA, 1.0, normalize)
     stacked = stack_params(params, 2)
-    before, _ = evaluate(model, SPEC, stacked, batch)
-    after, _ = evaluate(
-        model, SPEC, adapt(model, SPEC, stacked, batch, inner, create_graph=False), batch
-    )
+    before, _ = evaluate(model, SPEC, stacked, batch.obs, batch.mask)
+    adapted = adapt(model, SPEC, stacked, batch, inner, create_graph=False)
+    after, _ = evaluate(model, SPEC, adapted, batch.obs, batch.mask)
     before, after = before[0].exp(), after[0].exp()  # (lanes, actions) at the one observation
     for lane, arm in enumerate([0, 2]):
         assert after[lane, arm] > before[lane, arm] + 0.05
