@@ -4,7 +4,10 @@
     ├── SpecError            unparseable spec string, unknown family or parameter,
     │                        a value out of range, or an impossible variant
     ├── UnknownOpponentError an opponent name the family does not define
-    └── IllegalActionError   an action that is out of range or masked out
+    ├── IllegalActionError   an action that is out of range or masked out
+    └── SavedPolicyError     a saved policy file that is missing, is not a
+                             stable-baselines3 model, does not fit the game, or
+                             carries pickled objects where weights belong
 
 All are ``ValueError`` subclasses, so callers that validate input can catch one type.
 """
@@ -24,3 +27,7 @@ class UnknownOpponentError(GameError):
 
 class IllegalActionError(GameError):
     """An action outside the action space, or one the action mask forbids."""
+
+
+class SavedPolicyError(GameError):
+    """A saved policy (e.g. a stable-baselines3 ``.zip``) that cannot be loaded as an opponent."""
