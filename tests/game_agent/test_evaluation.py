@@ -1,0 +1,145 @@
+"""Evaluation numbers checked against exact values: a best-responding agent earns the
+best-response value, a uniform agent earns the equilibrium, and the report has every field."""
+
+import json
+
+import numpy as np
+import pytest
+
+import games
+from game_agent.evaluation.evaluate import (
+    EvalConfig,
+    FamilyEvaluation,
+    build_report,
+    evaluate_family,
+)
+from game_agent.evaluation.report import write_report
+from game_agent.evaluation.runner import play_trials
+from game_agent.evaluation.stats import gap_closed, mean_interval, rate_interval
+from game_agent.learner import Decision, EpisodeOutcome
+from game_agent.state import AdaptationState
+from games.matrix.best_response import best_response_value
+from games.opponents.base import first_legal, random_legal
+
+
+class PolicyLearner:
+    """A test double: a fixed policy behind the Learner protocol, counting its calls."""
+
+    def __init__(self, name, choose):
+        self.name, self.choose = name, choose
+
+    def supports(self, spec):
+        return True
+
+    def initial_state(self, spec):
+        return AdaptationState(self.name, spec.name, meta={"observed": 0, "episodes": 0})
+
+    def act(self, states, obs, masks, *, greedy=False):
+        actions = self.choose(obs, masks)
+        probs = np.eye(masks.shape[1], dtype=np.float32)[actions]
+        return Decision(actions, probs, np.zeros(len(actions), np.float32)), [
+            s.copy() for s in states
+        ]
+
+    def observe(self, states, rewards, dones):
+        out = [s.copy() for s in states]
+        for s in out:
+            s.meta["observed"] += 1
+        return out
+
+    def end_episode(self, state, outcome: EpisodeOutcome):
+        state = state.copy()
+        state.meta["episodes"] += 1
+        return state
+
+
+def _uniform(seed):
+    rng = np.random.default_rng(seed)
+    return lambda obs, masks: random_legal(masks, rng)
+
+
+def test_best_responder_earns_the_exact_best_response_value():
+    spec = games.parse_spec("matrix(name=rps,rounds=20)")
+    exact = best_response_value(spec, "copy_last", 0)
+    learner = PolicyLearner("br", exact.policy.act)
+    opponent = games.make_opponent(spec, "copy_last", seed=0)
+    results = play_trials(learner, spec, opponent, seat=0, trials=64, episodes=2, seed=0)
+    assert results.returns.shape == (64, 2)
+    np.testing.assert_allclose(results.returns.mean(), exact.value, atol=0.25)
+    assert np.isnan(results.step_rewards[:, :, 20:]).all()
+    assert not np.isnan(results.step_rewards[:, :, :20]).any()
+    np.testing.assert_allclose(np.nansum(results.step_rewards, axis=-1), results.returns)
+
+
+def test_uniform_agent_earns_the_equilibrium_value_in_kuhn():
+    spec = games.parse_spec("poker")
+    learner = PolicyLearner("uniform", _uniform(0))
+    opponent = games.make_opponent(spec, "equilibrium", seed=1)
+    results = play_trials(learner, spec, opponent, seat=0, trials=400, episodes=5, seed=1)
+    interval = mean_interval(results.returns)
+    assert interval.low < interval.high
+    assert results.returns.mean() < 0.1  # a random player cannot beat the equilibrium
+
+
+def test_protocol_calls_follow_the_server_order():
+    spec = games.parse_spec("connect_n(rows=4,cols=4,k=3,gravity=true)")
+    seen = []
+
+    class Recording(PolicyLearner):
+        def end_episode(self, state, outcome):
+            seen.append(outcome)
+            return super().end_episode(state, outcome)
+
+    learner = Recording("rec", _uniform(2))
+    opponent = games.make_opponent(spec, "random", seed=3)
+    results = play_trials(learner, spec, opponent, seat=1, trials=8, episodes=3, seed=2)
+    assert len(seen) == 24
+    assert sorted(o.total_reward for o in seen) == sorted(results.returns.ravel().tolist())
+    assert all(o.result == np.sign(o.total_reward) for o in seen)
+
+
+def test_interval_helpers_against_hand_values():
+    interval = mean_interval(np.array([1.0, 2.0, 3.0]))
+    # mean 2, sd 1, t(2) = 4.303: half width 4.303 / sqrt(3)
+    assert interval.mean == 2.0
+    assert interval.high - 2.0 == pytest.approx(4.303 / np.sqrt(3))
+    rate = rate_interval(np.array([1, 1, 1, 1]))
+    # Wilson at p = 1: the interval is [n / (n + z^2), 1]
+    assert rate.mean == 1.0 and rate.high == pytest.approx(1.0)
+    assert rate.low == pytest.approx(4 / (4 + 1.959964**2))
+    assert gap_closed(0.5, 0.0, 1.0) == 0.5
+    assert gap_closed(0.5, 1.0, 1.0) is None
+
+
+def test_report_has_every_field(tmp_path):
+    config = EvalConfig(family="matrix", split="heldout", trials=4, episodes=1, max_tasks=3)
+    spec_rounds = 50
+    br = {}
+
+    def best_responder(task, seed):
+        exact = best_response_value(task.spec, task.opponent, task.seat)
+        choose = exact.policy.act if exact is not None else _uniform(seed)
+        br[task.opponent] = exact
+        return PolicyLearner("br", choose)
+
+    agents = FamilyEvaluation(
+        learners={"uniform": PolicyLearner("uniform", _uniform(0))},
+        nonadaptive=("first_legal", PolicyLearner("first", lambda obs, masks: first_legal(masks))),
+        extra_agents={"best_response": best_responder},
+        fallback_ceiling="best_response",
+    )
+    section = evaluate_family(config, agents)
+    report = build_report(config, section, {"uniform": "test double"})
+    write_report(report, tmp_path)
+    loaded = json.loads((tmp_path / "report.json").read_text())
+    family = loaded["families"]["matrix"]
+    assert family["axis"] == "round"
+    assert set(family["agents"]) == {"uniform", "first_legal", "best_response"}
+    curve = family["agents"]["uniform"]["curve"]
+    assert len(curve) == spec_rounds
+    assert {"mean", "ci95_low", "ci95_high", "n"} <= set(curve[0]["return"])
+    assert {"mean", "ci95_low", "ci95_high", "n"} <= set(curve[0]["win_rate"])
+    assert set(family["gap_closed"]["uniform"]) == {"k=1", "k=3", "k=10"}
+    assert family["worst_case"]["uniform"]["equilibrium_value"] is not None
+    assert (tmp_path / "report.md").read_text().startswith("# Evaluation report")
+    assert (tmp_path / "matrix_adaptation.png").stat().st_size > 1000
