@@ -10,8 +10,8 @@ import pytest
 from clients import errors
 from clients.sdk import AsyncAgentClient, RetryPolicy
 from games import parse_spec
-from tests.clients.conftest import replay
 from tests.clients.faults import AsyncDropReply
+from tests.clients.step_learner import replay
 
 RPS = "matrix(name=rps)"
 MASK = np.array([True, True, True, False, False])

@@ -9,8 +9,8 @@ from clients import errors
 from clients.sdk import AgentClient, RetryPolicy
 from clients.types import EpisodeResult, GameFamily, GameVariant, TurnResult
 from games import parse_spec
-from tests.clients.conftest import FAMILIES, replay
 from tests.clients.faults import CuttingProxy, DropReply
+from tests.clients.step_learner import FAMILIES, replay
 
 RPS = "matrix(name=rps)"
 RPS_MASK = np.array([True, True, True, False, False])

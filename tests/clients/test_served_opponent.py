@@ -8,7 +8,7 @@ import pytest
 import games
 from clients.opponent import AdaptiveOpponent, ServedOpponent
 from clients.sdk import AgentClient
-from tests.clients.conftest import replay
+from tests.clients.step_learner import replay
 
 CONNECT4 = "connect_n(rows=6,cols=7,k=4,gravity=true)"
 RPS = "matrix(name=rps,rounds=6)"
