@@ -11,6 +11,7 @@ Opponent styles (``games.make_opponent(spec, style)``):
 | nash              | train   | the stage game's equilibrium mixture                             |
 | rock_heavy        | train   | action 0 with probability 0.6, the rest uniformly                |
 | paper_heavy       | train   | action 1 with probability 0.6, the rest uniformly                |
+| last_heavy        | train   | its highest action (scissors, lizard, defect) w.p. 0.75          |
 | cycle_up          | train   | 0, 1, 2, ... (R->P->S) from a random start                       |
 | cycle_double      | train   | each action twice in order (R,R,P,P,S,S)                         |
 | copy_last         | train   | your previous move                                               |
@@ -20,7 +21,7 @@ Opponent styles (``games.make_opponent(spec, style)``):
 | switching         | train   | one simple style, then another from a random middle round        |
 | second_order      | heldout | beats what would beat your last move                             |
 | win_shift         | heldout | win-shift/lose-stay, the reverse habit of wsls                   |
-| adv_freq_br       | heldout | adversary: best response to recency-weighted counts (decay 0.7) |
+| adv_freq_br       | heldout | adversary: best response to recency-weighted counts (decay 0.7)  |
 | adv_last_br2      | heldout | adversary: beats your best response to its last move             |
 | adv_reverse_cycle | heldout | adversary: counters cycles in your moves, else cycles S->P->R    |
 | echo2             | heldout | adversary: your move from two rounds back                        |
@@ -108,6 +109,7 @@ TRAIN_STYLES = (
     opponents.Equilibrium,
     opponents.RockHeavy,
     opponents.PaperHeavy,
+    opponents.LastHeavy,
     opponents.CycleUp,
     opponents.CycleDouble,
     opponents.CopyLast,

@@ -1,6 +1,6 @@
 """Exact best responses to the matrix styles that can be solved, and equilibrium values.
 
-A style whose next move depends only on the last round (fixed mixtures,
+A style whose next move depends only on the last round (the fixed mixtures,
 ``nash``, ``copy_last``, ``beat_last``, ``wsls``, ``win_shift``, ``cycle_up``,
 ``second_order``, ``adv_last_br2``) turns the match into a finite-horizon
 Markov decision process whose state is the last round's pair of actions.
@@ -95,11 +95,13 @@ def _deterministic(n: int, move: Callable[[int, int], int]) -> ReactiveModel:
     return ReactiveModel(np.full(n, 1.0 / n), table)
 
 
-def _heavy(target: int) -> Callable[[np.ndarray, np.ndarray], ReactiveModel]:
+def _heavy(target: int, weight: float) -> Callable[[np.ndarray, np.ndarray], ReactiveModel]:
+    """Action ``target`` (from the end if negative) with ``weight``, the rest evenly."""
+
     def model(agent: np.ndarray, opponent: np.ndarray) -> ReactiveModel:
         n = len(agent)
-        probs = np.full(n, 0.4 / (n - 1))
-        probs[min(target, n - 1)] = 0.6
+        probs = np.full(n, (1.0 - weight) / (n - 1))
+        probs[target if target >= 0 else n + target] = weight
         return _stationary(probs)
 
     return model
@@ -145,8 +147,9 @@ def _beat_last(agent: np.ndarray, opponent: np.ndarray) -> ReactiveModel:
 
 MODELS: dict[str, Callable[[np.ndarray, np.ndarray], ReactiveModel]] = {
     "nash": _nash,
-    "rock_heavy": _heavy(0),
-    "paper_heavy": _heavy(1),
+    "rock_heavy": _heavy(0, 0.6),
+    "paper_heavy": _heavy(1, 0.6),
+    "last_heavy": _heavy(-1, 0.75),
     "copy_last": lambda a, o: _deterministic(len(a), lambda mine, its: mine),
     "beat_last": _beat_last,
     "cycle_up": lambda a, o: _deterministic(len(a), lambda mine, its: (its + 1) % len(a)),

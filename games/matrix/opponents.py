@@ -183,7 +183,10 @@ class Equilibrium(MatrixOpponent):
 
 
 class FixedMixture(MatrixOpponent):
-    """Plays ``target`` with probability ``weight``, the other legal actions uniformly."""
+    """Plays ``target`` with probability ``weight``, the other legal actions uniformly.
+
+    ``target`` counts from the end when negative (-1: the highest legal action).
+    """
 
     target: ClassVar[int] = 0
     weight: ClassVar[float] = 0.6
@@ -193,7 +196,7 @@ class FixedMixture(MatrixOpponent):
         n = self.num_legal  # every variant has at least two actions
         probs = np.zeros(NUM_ACTIONS)
         probs[:n] = (1.0 - self.weight) / (n - 1)
-        probs[min(self.target, n - 1)] = self.weight
+        probs[self.target % n] = self.weight
         return probs
 
     def _policy(self, view: MatchView) -> np.ndarray:
@@ -210,6 +213,13 @@ class PaperHeavy(FixedMixture):
     name = "paper_heavy"
     description = "plays action 1 (paper, tails, defect, straight, hare) 60% of the time"
     target = 1
+
+
+class LastHeavy(FixedMixture):
+    name = "last_heavy"
+    description = "plays its highest action (scissors, lizard, defect, ...) 75% of the time"
+    target = -1
+    weight = 0.75
 
 
 class CycleUp(MatrixOpponent):

@@ -116,6 +116,7 @@ def test_best_response_to_rock_always_wins_every_round():
     [
         ("matrix(name=rps,rounds=20)", "rock_heavy", 0, 20 * 0.4),  # paper: 0.6 - 0.2
         ("matrix(name=rpsls,rounds=20)", "rock_heavy", 0, 20 * 0.5),  # paper: 0.6+0.1-0.2
+        ("matrix(name=rps,rounds=20)", "last_heavy", 1, 20 * 0.625),  # rock: 0.75 - 0.125
         ("matrix(name=rps,rounds=20)", "nash", 0, 0.0),
         ("matrix(name=rps,rounds=20)", "copy_last", 0, 19.0),  # round 1 is a coin flip
         ("matrix(name=rps,rounds=20)", "beat_last", 1, 19.0),

@@ -186,6 +186,8 @@ def test_frequency_memory_is_forgotten_in_reset_where():
         ("stag_hunt", "nash", (0.75, 0.25)),  # stag with probability 3/4
         ("rps", "rock_heavy", (0.6, 0.2, 0.2)),
         ("rpsls", "paper_heavy", (0.1, 0.6, 0.1, 0.1, 0.1)),
+        ("rpsls", "last_heavy", (0.0625, 0.0625, 0.0625, 0.0625, 0.75)),
+        ("chicken", "last_heavy", (0.25, 0.75)),
     ],
 )
 def test_mixtures_match_their_frequencies(name, style, expected):
