@@ -10,7 +10,11 @@ every game. Nothing here imports torch.
 from __future__ import annotations
 
 import importlib
+import os
 from pathlib import Path
+
+# pygame greets on import; a game window needs no banner on the terminal.
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 from clients.demos.ui import DemoResult, InputScript, key_press, mouse_click
 from clients.opponent import AdaptiveOpponent
