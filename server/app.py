@@ -143,13 +143,16 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
     return port
 
 
-def serve(config: ServerConfig) -> None:
-    """Run the server until SIGTERM or SIGINT, then shut it down gracefully."""
-    asyncio.run(_serve(config))
+def serve(config: ServerConfig, *, models: ModelRegistry | None = None) -> None:
+    """Run the server until SIGTERM or SIGINT, then shut it down gracefully.
+
+    ``models`` as in :func:`create_server` (default: load ``config.models_dir``).
+    """
+    asyncio.run(_serve(config, models))
 
 
-async def _serve(config: ServerConfig) -> None:
-    server, _port = await create_server(config)
+async def _serve(config: ServerConfig, models: ModelRegistry | None) -> None:
+    server, _port = await create_server(config, models=models)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -250,6 +250,7 @@ class SessionManager:
                 f"player_id {player_id!r} does not match the player of session {session_id}"
             )
         async with live.lock:
+            await self._refresh(live)
             self._check_active(live)
             await self._settle(live)
             record = dataclasses.replace(live.record, expires_ms=self._expiry(live.record))
@@ -260,6 +261,7 @@ class SessionManager:
     async def end_session(self, principal: str, session_id: str) -> ProfileRecord:
         live = await self._owned(principal, session_id)
         async with live.lock:
+            await self._refresh(live)
             if live.record.ended:
                 raise FailedPrecondition(f"session {session_id} has already ended")
             await self._settle(live)
@@ -291,6 +293,7 @@ class SessionManager:
         self, live: _Live, turn: int, obs: np.ndarray, mask: np.ndarray, reward: float
     ) -> ActResult:
         async with live.lock:
+            await self._refresh(live)
             self._check_active(live)
             stored = self._replay(live, turn, "act")
             if stored is not None:
@@ -345,6 +348,7 @@ class SessionManager:
         self, live: _Live, turn: int, final_reward: float, result: int | None
     ) -> bool:
         async with live.lock:
+            await self._refresh(live)
             self._check_active(live)
             if self._replay(live, turn, "end_episode") is not None:
                 return True
@@ -458,6 +462,27 @@ class SessionManager:
             if record.pending_outcome:
                 self._start_adaptation(live)
             return live
+
+    async def _refresh(self, live: _Live) -> None:
+        """With a shared store, reload a session that another replica changed since we cached it."""
+        if not self._store.shared:
+            return
+        session_id = live.record.session_id
+        status = await self._in_store(self._store.session_status, session_id)
+        if status == (live.record.next_turn, live.record.ended, live.record.expires_ms):
+            return
+        record = (
+            None if status is None else await self._in_store(self._store.load_session, session_id)
+        )
+        if record is None:
+            self._evict(session_id)
+            raise NotFound(f"session_id {session_id!r} no longer exists (its player was deleted)")
+        live.record = record
+        live.state = AdaptationState.from_bytes(
+            record.state, learner=live.model.learner.name, spec=record.game
+        )
+        if record.pending_outcome and (live.adaptation is None or live.adaptation.done()):
+            self._start_adaptation(live)
 
     async def _owned(self, principal: str, session_id: str) -> _Live:
         live = await self._get(session_id)

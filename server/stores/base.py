@@ -174,6 +174,10 @@ class Store(Protocol):
     """Durable sessions and profiles; see the module docstring. Implementations:
     ``server.stores.sqlite.SqliteStore`` and ``server.stores.redis.RedisStore``."""
 
+    shared: bool
+    """True when other replicas may write the same sessions (the service then checks
+    :meth:`session_status` before each turn instead of trusting its cache)."""
+
     def create_session(
         self, session: SessionRecord, *, now_ms: int, max_per_player: int, max_total: int
     ) -> None:
@@ -188,6 +192,11 @@ class Store(Protocol):
 
     def load_session(self, session_id: str) -> SessionRecord | None:
         """The stored session (ended ones included), or None when there is none."""
+        ...
+
+    def session_status(self, session_id: str) -> tuple[int, bool, int] | None:
+        """``(next_turn, ended, expires_ms)`` of a stored session, or None; cheaper than
+        loading it."""
         ...
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:

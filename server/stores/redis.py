@@ -46,6 +46,9 @@ T = TypeVar("T")
 class RedisStore:
     """:class:`server.stores.base.Store` over Redis; see the module docstring."""
 
+    shared = True
+    """Replicas behind a load balancer drive the same sessions."""
+
     def __init__(self, url: str, *, prefix: str = "ga:"):
         self.url = url
         self.prefix = prefix
@@ -138,6 +141,12 @@ class RedisStore:
         if data is None:
             return None
         return SessionRecord.from_stored(data.decode(), state, ended == b"1")
+
+    def session_status(self, session_id: str) -> tuple[int, bool, int] | None:
+        next_turn, ended, expires = self._redis.hmget(
+            self._session(session_id), "next_turn", "ended", "expires_ms"
+        )
+        return None if next_turn is None else (int(next_turn), ended == b"1", int(expires))
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
         return [self._apply(commit) for commit in commits]

@@ -62,6 +62,9 @@ CREATE TABLE IF NOT EXISTS adaptations (
 class SqliteStore:
     """:class:`server.stores.base.Store` over one SQLite file; see the module docstring."""
 
+    shared = False
+    """One server process owns the file; its cache of sessions is authoritative."""
+
     def __init__(self, path: Path, *, sync_commits: bool = True):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -135,6 +138,14 @@ class SqliteStore:
                 "SELECT data, state, ended FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
         return None if row is None else SessionRecord.from_stored(*row)
+
+    def session_status(self, session_id: str) -> tuple[int, bool, int] | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT next_turn, ended, expires_ms FROM sessions WHERE session_id = ?",
+                (session_id,),
+            ).fetchone()
+        return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
         with self._transaction() as db:

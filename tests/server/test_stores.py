@@ -1,0 +1,243 @@
+"""Both stores against one contract: compare-and-set commits, limits, profiles, deletion.
+
+The Redis store runs against a real ``redis-server`` (``tests/server/conftest.py``),
+skipped with a reason when the binary is absent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from server.errors import PermissionDenied, ResourceExhausted
+from server.profiles import AGENT_WON, DRAW, PLAYER_WON, updated_rating
+from server.stores.base import (
+    AdaptationRecord,
+    Commit,
+    CommitStatus,
+    EpisodeRecord,
+    SessionRecord,
+    Store,
+)
+from server.stores.sqlite import SqliteStore
+from tests.server.conftest import free_port, requires_redis
+
+GAME = "matrix(bias=2.0,history=3,name=rps,rounds=50)"
+LIMITS = {"max_per_player": 2, "max_total": 3}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=[requires_redis, pytest.mark.redis])])
+def store(request, tmp_path) -> Iterator[Store]:
+    if request.param == "sqlite":
+        store = SqliteStore(tmp_path / "store.sqlite3", sync_commits=False)
+    else:
+        from server.stores.redis import RedisStore
+
+        server = request.getfixturevalue("redis_server")
+        store = RedisStore(server.url, prefix=f"t{time.monotonic_ns()}:")
+    yield store
+    store.close()
+
+
+def session(session_id: str, player: str = "p1", expires_ms: int = 10_000, **kw) -> SessionRecord:
+    fields = {
+        "session_id": session_id,
+        "principal": "studio",
+        "player_id": player,
+        "game": GAME,
+        "family": "matrix",
+        "agent_seat": 0,
+        "greedy": False,
+        "seed": 7,
+        "idle_timeout_s": 60.0,
+        "model_sha": "ab" * 32,
+        "next_turn": 1,
+        "state": b"\x00state\xff",
+        "created_ms": 1,
+        "expires_ms": expires_ms,
+    }
+    return SessionRecord(**{**fields, **kw})
+
+
+def create(store: Store, record: SessionRecord, now_ms: int = 0) -> None:
+    store.create_session(record, now_ms=now_ms, **LIMITS)
+
+
+def test_sessions_round_trip(store):
+    record = session("s1", last_reply='{"kind": "act"}', episode_reward=1.5, returning_player=True)
+    create(store, record)
+    assert store.load_session("s1") == record
+    assert store.load_session("nope") is None
+    profile = store.load_profile("p1")
+    assert profile.principal == "studio" and profile.episodes == 0
+
+
+def test_commits_compare_and_set_on_the_turn(store):
+    create(store, session("s1"))
+    advanced = session("s1", next_turn=2, state=b"two")
+    assert store.commit([Commit(advanced, expected_turn=1)]) == [CommitStatus.APPLIED]
+    # The same turn again (a retry that raced, or another replica) must not apply.
+    stale = session("s1", next_turn=2, state=b"other")
+    assert store.commit([Commit(stale, expected_turn=1)]) == [CommitStatus.CONFLICT]
+    assert store.load_session("s1").state == b"two"
+    missing = session("ghost", next_turn=2)
+    assert store.commit([Commit(missing, expected_turn=1)]) == [CommitStatus.GONE]
+
+
+def test_a_group_commit_reports_each_write(store):
+    for sid in ("a", "b"):
+        create(store, session(sid, player=sid))
+    statuses = store.commit(
+        [
+            Commit(session("a", player="a", next_turn=2), expected_turn=1),
+            Commit(session("b", player="b", next_turn=2), expected_turn=5),
+        ]
+    )
+    assert statuses == [CommitStatus.APPLIED, CommitStatus.CONFLICT]
+    assert (store.load_session("a").next_turn, store.load_session("b").next_turn) == (2, 1)
+
+
+def test_ended_sessions_refuse_commits_unless_allowed(store):
+    create(store, session("s1"))
+    assert store.end_session("s1") and not store.end_session("s1")
+    assert store.load_session("s1").ended
+    update = session("s1", state=b"adapted")
+    assert store.commit([Commit(update, expected_turn=1)]) == [CommitStatus.GONE]
+    allowed = Commit(update, expected_turn=1, allow_ended=True)
+    assert store.commit([allowed]) == [CommitStatus.APPLIED]
+    stored = store.load_session("s1")
+    assert stored.state == b"adapted" and stored.ended
+
+
+def test_live_session_limits(store):
+    create(store, session("a1", player="a"))
+    create(store, session("a2", player="a"))
+    with pytest.raises(ResourceExhausted, match="at most 2"):
+        create(store, session("a3", player="a"))
+    create(store, session("b1", player="b"))
+    with pytest.raises(ResourceExhausted, match="maximum of 3"):
+        create(store, session("c1", player="c"))
+    # Sessions past their expiry no longer count, even before a sweep.
+    create(store, session("c1", player="c"), now_ms=20_000)
+
+
+def test_expiry_ends_idle_sessions_only(store):
+    create(store, session("old", expires_ms=1_000))
+    create(store, session("new", player="p2", expires_ms=5_000))
+    assert store.expire_sessions(2_000) == ["old"]
+    assert store.expire_sessions(2_000) == []
+    assert store.load_session("old").ended and not store.load_session("new").ended
+    # A turn that moved the expiry keeps the session alive.
+    store.commit([Commit(session("new", player="p2", expires_ms=9_000), expected_turn=1)])
+    assert store.expire_sessions(6_000) == []
+
+
+def test_players_belong_to_the_principal_that_created_them(store):
+    create(store, session("s1"))
+    with pytest.raises(PermissionDenied, match="another"):
+        create(store, session("s2", principal="intruder"))
+
+
+def episode(result: int, reward: float, player: str = "p1", game: str = GAME) -> EpisodeRecord:
+    return EpisodeRecord(player, "studio", game, result, reward, now_ms=50)
+
+
+def test_episodes_update_the_profile_inside_the_commit(store):
+    create(store, session("s1"))
+    results = [(AGENT_WON, 1.0), (PLAYER_WON, -1.0), (DRAW, 0.0)]
+    for turn, (result, reward) in enumerate(results, start=1):
+        record = session("s1", next_turn=turn + 1)
+        store.commit([Commit(record, expected_turn=turn, episode=episode(result, reward))])
+    profile = store.load_profile("p1")
+    assert (profile.episodes, profile.agent_wins, profile.player_wins, profile.draws) == (
+        3,
+        1,
+        1,
+        1,
+    )
+    rating = 1500.0
+    for result, _ in results:
+        rating = updated_rating(rating, result)
+    assert profile.skill_rating == pytest.approx(rating)
+    stats = profile.games[GAME]
+    assert stats.recent_rewards == (1.0, -1.0, 0.0) and stats.episodes == 3
+    # A conflicting commit leaves the profile alone.
+    stale = Commit(session("s1", next_turn=9), expected_turn=1, episode=episode(AGENT_WON, 5.0))
+    assert store.commit([stale]) == [CommitStatus.CONFLICT]
+    assert store.load_profile("p1").episodes == 3
+
+
+def test_concurrent_sessions_of_one_player_never_lose_an_episode(store):
+    for sid in ("x", "y"):
+        create(store, session(sid))
+
+    def finish(sid: str) -> None:
+        for turn in range(1, 21):
+            record = session(sid, next_turn=turn + 1)
+            store.commit([Commit(record, expected_turn=turn, episode=episode(AGENT_WON, 1.0))])
+
+    threads = [threading.Thread(target=finish, args=(sid,)) for sid in ("x", "y")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    profile = store.load_profile("p1")
+    assert profile.episodes == profile.agent_wins == 40
+
+
+def test_adaptation_records(store):
+    create(store, session("s1"))
+    assert store.load_adaptation("p1", GAME) is None
+    record = AdaptationRecord("p1", GAME, "rl2", "ab" * 32, b"adapted-bytes")
+    pending = session("s1", pending_outcome='{"total_reward": 1.0}')
+    store.commit([Commit(pending, expected_turn=1)])
+    assert store.pending_adaptations() == ["s1"]
+    done = Commit(session("s1"), expected_turn=1, adaptation=record)
+    assert store.commit([done]) == [CommitStatus.APPLIED]
+    assert store.pending_adaptations() == []
+    assert store.load_adaptation("p1", GAME) == record
+    newer = dataclasses.replace(record, state=b"newer")
+    store.commit([Commit(session("s1"), expected_turn=1, adaptation=newer)])
+    assert store.load_adaptation("p1", GAME).state == b"newer"
+
+
+def test_deleting_a_player_forgets_everything(store):
+    create(store, session("s1"))
+    create(store, session("s2"))
+    store.end_session("s2")
+    record = AdaptationRecord("p1", GAME, "rl2", "ab" * 32, b"bytes")
+    store.commit([Commit(session("s1"), expected_turn=1, adaptation=record)])
+    existed, ended = store.delete_player("p1")
+    assert existed and ended == ["s1"]
+    assert store.load_profile("p1") is None
+    assert store.load_session("s1") is None and store.load_session("s2") is None
+    assert store.load_adaptation("p1", GAME) is None
+    assert store.delete_player("p1") == (False, [])
+    # The player's slots are free again.
+    create(store, session("s3"))
+    create(store, session("s4"))
+
+
+def test_sqlite_store_survives_reopening(tmp_path):
+    path = tmp_path / "store.sqlite3"
+    first = SqliteStore(path)
+    create(first, session("s1"))
+    first.commit([Commit(session("s1", next_turn=2, state=b"kept"), expected_turn=1)])
+    first.close()
+    second = SqliteStore(path)
+    assert second.load_session("s1").state == b"kept"
+    mode = second._db.execute("PRAGMA journal_mode").fetchone()[0]
+    assert mode == "wal"
+    second.close()
+
+
+@requires_redis
+def test_an_unreachable_redis_is_named(tmp_path):
+    from server.stores.redis import RedisStore
+
+    with pytest.raises(ConnectionError, match=r"cannot reach the Redis store at redis://"):
+        RedisStore(f"redis://127.0.0.1:{free_port()}/0")
