@@ -421,10 +421,7 @@ class SessionManager:
         if not settings.ignore_profile:
             stored = await self._in_store(self._store.load_adaptation, player_id, spec.name)
             if stored is not None and stored.model_sha == model.sha256:
-                state = AdaptationState.from_bytes(
-                    stored.state, learner=learner.name, spec=spec.name
-                )
-                return state, True
+                return await self._decode(stored.state, learner.name, spec.name), True
             if stored is not None:
                 log.info(
                     "profile state of %s for %s came from another model; starting afresh",
@@ -454,11 +451,10 @@ class SessionManager:
                     f"({record.model_sha[:12]}); this server serves "
                     f"{model.sha256[:12] if model else 'none'}: start a new session"
                 )
-            state = AdaptationState.from_bytes(
-                record.state, learner=model.learner.name, spec=record.game
-            )
+            state = await self._decode(record.state, model.learner.name, record.game)
             live = _Live(record, state, parse_spec(record.game), model)
-            self._cache(live)
+            if not record.ended or record.pending_outcome:
+                self._cache(live)
             if record.pending_outcome:
                 self._start_adaptation(live)
             return live
@@ -477,12 +473,15 @@ class SessionManager:
         if record is None:
             self._evict(session_id)
             raise NotFound(f"session_id {session_id!r} no longer exists (its player was deleted)")
+        live.state = await self._decode(record.state, live.model.learner.name, record.game)
         live.record = record
-        live.state = AdaptationState.from_bytes(
-            record.state, learner=live.model.learner.name, spec=record.game
-        )
         if record.pending_outcome and (live.adaptation is None or live.adaptation.done()):
             self._start_adaptation(live)
+
+    async def _decode(self, data: bytes, learner: str, game: str) -> AdaptationState:
+        """Parse stored state bytes off the event loop (MAML states can be megabytes)."""
+        decode = functools.partial(AdaptationState.from_bytes, data, learner=learner, spec=game)
+        return await self._run(self._model_pool, decode)
 
     async def _owned(self, principal: str, session_id: str) -> _Live:
         live = await self._get(session_id)
@@ -498,7 +497,8 @@ class SessionManager:
         record = live.record
         if record.ended:
             raise FailedPrecondition(
-                f"session {record.session_id} has ended (EndSession or idle expiry); "
+                f"session {record.session_id} has ended (EndSession, idle expiry or the "
+                "deletion of its player); "
                 "start a new session: the player's profile is kept"
             )
         if record.expires_ms <= self._now_ms():
