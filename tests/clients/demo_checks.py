@@ -14,6 +14,9 @@ import numpy as np
 import pygame
 
 from clients.demos import key_press
+from games.connect_n.render import FREE_PALETTE, GRAVITY_PALETTE
+from games.poker.render import CARD_BACK, CARD_FACE, CARD_H, CARD_W, HEIGHT
+from games.poker.render import WIDTH as POKER_WIDTH
 
 
 def first_legal_keys(frame, demo):
@@ -67,3 +70,27 @@ def k_in_a_row(board: np.ndarray, k: int) -> set[int]:
                 if all(0 <= y < rows and 0 <= x < cols and board[y, x] == piece for y, x in cells):
                     winners.add(piece)
     return winners
+
+
+def check_connect_n_screenshot(demo, path) -> None:
+    palette = GRAVITY_PALETTE if demo.gravity else FREE_PALETTE
+    board = demo.board()
+    assert (board > 0).sum() >= demo.spec.param("k"), "a finished game has at least k stones"
+    for row in range(demo.rows):
+        for col in range(demo.cols):
+            # Off the centre diagonally: the last stone's centre carries a ring and
+            # free-placement boards draw grid lines through empty cells' centres.
+            x, y = demo.cell_centre(row, col)
+            piece = int(board[row, col])
+            expected = palette.pieces[piece - 1] if piece else palette.empty
+            offset = demo.cell // 5
+            assert pixel(path, (x + offset, y + offset)) == expected, (row, col, piece)
+
+
+def check_poker_cards(shot, demo, agent_face_up: bool) -> None:
+    def card_colour(seat: int):
+        y = 60 if seat == 1 else HEIGHT - 60
+        return pixel(shot, (POKER_WIDTH // 2 - CARD_W // 2 + 6, y - CARD_H // 2 + 6))
+
+    assert card_colour(demo.human_seat) == CARD_FACE
+    assert card_colour(demo.agent_seat) == (CARD_FACE if agent_face_up else CARD_BACK)

@@ -18,11 +18,10 @@ from clients.demos.matrix import ACTION_COLOURS, ROWS_SHOWN
 from clients.demos.ui import run
 from clients.opponent import PopulationOpponent
 from games import SpecError
-from games.connect_n.render import FREE_PALETTE, GRAVITY_PALETTE
-from games.poker.render import CARD_BACK, CARD_FACE, CARD_H, CARD_W, HEIGHT
-from games.poker.render import WIDTH as POKER_WIDTH
 from games.pong.render import BALL, PADDLE_COLOURS
 from tests.clients.demo_checks import (
+    check_connect_n_screenshot,
+    check_poker_cards,
     first_legal_keys,
     has_colour,
     k_in_a_row,
@@ -33,21 +32,6 @@ from tests.clients.demo_checks import (
 
 CONNECT4 = "connect_n(rows=6,cols=7,k=4,gravity=true)"
 TICTACTOE = "connect_n(rows=3,cols=3,k=3,gravity=false)"
-
-
-def check_connect_n_screenshot(demo, path) -> None:
-    palette = GRAVITY_PALETTE if demo.gravity else FREE_PALETTE
-    board = demo.board()
-    assert (board > 0).sum() >= demo.spec.param("k"), "a finished game has at least k stones"
-    for row in range(demo.rows):
-        for col in range(demo.cols):
-            # Off the centre diagonally: the last stone's centre carries a ring and
-            # free-placement boards draw grid lines through empty cells' centres.
-            x, y = demo.cell_centre(row, col)
-            piece = int(board[row, col])
-            expected = palette.pieces[piece - 1] if piece else palette.empty
-            offset = demo.cell // 5
-            assert pixel(path, (x + offset, y + offset)) == expected, (row, col, piece)
 
 
 @pytest.mark.parametrize("variant", [CONNECT4, TICTACTOE])
@@ -113,15 +97,6 @@ def test_matrix_ignores_keys_of_masked_actions():
     script = {0: key_press(pygame.K_5), 1: key_press(pygame.K_2)}
     run(demo, input_script=script, max_frames=3, fps=0)
     assert [r.human for r in demo.history] == [1]
-
-
-def check_poker_cards(shot, demo, agent_face_up: bool) -> None:
-    def card_colour(seat: int):
-        y = 60 if seat == 1 else HEIGHT - 60
-        return pixel(shot, (POKER_WIDTH // 2 - CARD_W // 2 + 6, y - CARD_H // 2 + 6))
-
-    assert card_colour(demo.human_seat) == CARD_FACE
-    assert card_colour(demo.agent_seat) == (CARD_FACE if agent_face_up else CARD_BACK)
 
 
 @pytest.mark.parametrize("variant", ["poker(game=kuhn)", "poker(game=leduc)"])
