@@ -1,5 +1,6 @@
 """MAML trials through the shared sampler: phases, and replay that reproduces play."""
 
+import copy
 import functools
 
 import numpy as np
@@ -18,6 +19,15 @@ from game_agent.rollout import LocalSampler, SamplerConfig
 from game_agent.tasks import TaskDistribution
 
 ROUNDS = 4
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny networks on a shared 2-core machine: extra intra-op threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def distribution(family: str) -> TaskDistribution:
@@ -110,3 +120,64 @@ def test_connect_n_trials_have_uneven_lengths_and_padding():
         assert batch.phase[~valid].numel() == 0 or (batch.rewards[~valid] == 0).all()
         total = sum(int(group.valid.sum()) for _ in [0])
         assert int(valid.sum()) == total
+
+
+def second_order_loop(first_order: bool) -> InnerLoop:
+    return InnerLoop(
+        steps=2,
+        lr=1.0,
+        first_order=first_order,
+        gamma=0.9,
+        gae_lambda=1.0,
+        normalize_advantages=True,
+    )
+
+
+def test_meta_gradient_through_a_whole_trial_matches_finite_differences():
+    """d/d theta of the adapted episodes' log-likelihood, through both adaptations of a trial.
+
+    The critic is zeroed (and never perturbed), so the inner baseline is 0 whatever
+    theta is and the finite differences see exactly the function autograd differentiates.
+    """
+    model, schedule, _, rollout = played("matrix", 3, 1, 2)
+    model = copy.deepcopy(model).double()
+    with torch.no_grad():
+        model.critic.weight.zero_()
+        model.critic.bias.zero_()
+    group = rollout.groups[0]
+    batch = split_trials(group, schedule).columns(torch.arange(3))
+    batch = batch._replace(obs=batch.obs.double(), valid=batch.valid.double())
+    names = [name for name, _ in model.named_parameters()]
+    theta = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    frozen = torch.cat(
+        [
+            torch.full((p.numel(),), name.startswith("critic"))
+            for name, p in model.named_parameters()
+        ]
+    )
+
+    def objective(vector: torch.Tensor, first_order: bool = False) -> torch.Tensor:
+        params, start = {}, 0
+        for name, p in zip(names, model.parameters(), strict=True):
+            params[name] = vector[start : start + p.numel()].reshape(p.shape)
+            start += p.numel()
+        log_probs, _ = replay(
+            model, params, batch, second_order_loop(first_order), create_graph=True
+        )
+        taken = log_probs.gather(-1, batch.actions[..., None])[..., 0]
+        return (taken * batch.valid * (batch.phase > 0)).sum()
+
+    point = theta.clone().requires_grad_()
+    (second,) = torch.autograd.grad(objective(point), point)
+    point = theta.clone().requires_grad_()
+    (first,) = torch.autograd.grad(objective(point, first_order=True), point)
+    assert (first - second).norm() > 1e-2 * second.norm()
+    g = torch.Generator().manual_seed(0)
+    for _ in range(3):
+        direction = torch.randn(len(theta), generator=g, dtype=torch.float64) * ~frozen
+        eps = 1e-5
+        with torch.no_grad():
+            numeric = (objective(theta + eps * direction) - objective(theta - eps * direction)) / (
+                2 * eps
+            )
+        assert float(second @ direction) == pytest.approx(float(numeric), rel=1e-5, abs=1e-6)
