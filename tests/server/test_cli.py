@@ -1,0 +1,72 @@
+"""``game-agent serve`` / ``python -m server``: options map onto ServerConfig; bad ones exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from server.cli import add_serve_arguments, config_from_args
+from server.config import ServerConfig
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    return add_serve_arguments(argparse.ArgumentParser()).parse_args(list(argv))
+
+
+def test_defaults_match_the_config_defaults():
+    assert config_from_args(parse()) == ServerConfig()
+
+
+def test_options_map_onto_the_config(tmp_path):
+    config = config_from_args(
+        parse(
+            "--models", str(tmp_path / "m"),
+            "--data", str(tmp_path / "d"),
+            "--address", "0.0.0.0:6000",
+            "--store", "redis://cache:6379/2",
+            "--api-keys", str(tmp_path / "keys"),
+            "--tls-cert", "c.pem", "--tls-key", "k.pem",
+            "--metrics-port", "9100",
+            "--idle-timeout", "90",
+            "--batch-window-us", "250",
+            "--max-batch", "16",
+            "--max-sessions-per-player", "3",
+            "--max-sessions", "50",
+            "--max-request-bytes", "65536",
+        )
+    )  # fmt: skip
+    assert config.models_dir == tmp_path / "m" and config.data_dir == tmp_path / "d"
+    assert (config.address, config.store) == ("0.0.0.0:6000", "redis://cache:6379/2")
+    assert config.api_keys_file == tmp_path / "keys"
+    assert (config.tls_cert, config.tls_key) == (Path("c.pem"), Path("k.pem"))
+    assert (config.metrics_port, config.idle_timeout_s) == (9100, 90.0)
+    assert config.batch_window_s == 250e-6 and config.max_batch_size == 16
+    assert (config.max_sessions_per_player, config.max_sessions) == (3, 50)
+    assert config.max_request_bytes == 65536
+
+
+def run_module(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "server", *argv],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_bad_options_exit_2_with_a_message(tmp_path):
+    result = run_module("--store", "mysql://x", "--data", str(tmp_path), "--log-format", "text")
+    assert result.returncode == 2
+    assert "store must be 'sqlite' or 'redis://HOST:PORT[/DB]'" in result.stderr
+
+
+def test_help_lists_the_options():
+    result = run_module("--help")
+    assert result.returncode == 0
+    for option in ("--models", "--data", "--address", "--store", "--api-keys", "--metrics-port"):
+        assert option in result.stdout

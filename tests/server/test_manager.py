@@ -1,0 +1,100 @@
+"""SessionManager directly (no gRPC): write conflicts, hung-up clients, the expiry loop."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from games.registry import parse_spec
+from server.errors import Aborted
+from server.models import ModelRegistry
+from server.sessions import SessionManager
+from server.stores.base import Commit, CommitStatus
+from server.stores.sqlite import SqliteStore
+from server.validation import SessionSettings
+from tests.server.conftest import MATRIX, CountingLearner, counting_model, make_config
+
+SPEC = parse_spec(MATRIX)
+OBS = np.zeros(SPEC.obs_shape, np.float32)
+MASK = np.array([True, True, True, False, False])
+SETTINGS = SessionSettings(greedy=False, seed=0, idle_timeout_s=60.0, ignore_profile=False)
+
+
+class ConflictingStore(SqliteStore):
+    """Answers CONFLICT to the next ``conflicts`` commits, as if another replica won."""
+
+    conflicts = 0
+
+    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        if self.conflicts:
+            self.conflicts -= 1
+            return [CommitStatus.CONFLICT for _ in commits]
+        return super().commit(commits)
+
+
+def manager(tmp_path, learner=None, store=None, **overrides) -> SessionManager:
+    config = make_config(tmp_path, **overrides)
+    store = store or SqliteStore(config.sqlite_path, sync_commits=False)
+    models = ModelRegistry([counting_model(learner or CountingLearner())])
+    return SessionManager(config, models, store)
+
+
+def test_a_lost_compare_and_set_is_aborted_and_the_retry_succeeds(tmp_path):
+    store = ConflictingStore(tmp_path / "s.sqlite3", sync_commits=False)
+
+    async def main():
+        sessions = manager(tmp_path, store=store)
+        await sessions.start()
+        view = await sessions.start_session("", "p", SPEC, 0, SETTINGS)
+        sid = view.record.session_id
+        store.conflicts = 1
+        with pytest.raises(Aborted, match="retry"):
+            await sessions.act("", sid, 1, OBS, MASK, 0.0)
+        # Nothing was written, so the same turn goes through on retry.
+        result = await sessions.act("", sid, 1, OBS, MASK, 0.0)
+        await sessions.close()
+        return result
+
+    result = asyncio.run(main())
+    assert result.turn == 1 and not result.replayed
+
+
+def test_a_turn_completes_and_commits_when_the_client_hangs_up(tmp_path):
+    learner = CountingLearner(act_delay_s=0.3)
+
+    async def main():
+        sessions = manager(tmp_path, learner=learner)
+        await sessions.start()
+        view = await sessions.start_session("", "p", SPEC, 0, SETTINGS)
+        sid = view.record.session_id
+        call = asyncio.ensure_future(sessions.act("", sid, 1, OBS, MASK, 0.0))
+        await asyncio.sleep(0.1)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+        await asyncio.sleep(0.5)
+        retry = await sessions.act("", sid, 1, OBS, MASK, 0.0)
+        await sessions.close()
+        return retry
+
+    retry = asyncio.run(main())
+    assert retry.replayed and learner.act_batches == [1]
+
+
+def test_the_background_sweep_expires_idle_sessions(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3", sync_commits=False)
+
+    async def main():
+        sessions = manager(tmp_path, store=store, idle_timeout_s=0.1, expiry_sweep_s=0.05)
+        await sessions.start()
+        settings = SessionSettings(False, 0, 0.1, False)
+        view = await sessions.start_session("", "p", SPEC, 0, settings)
+        await asyncio.sleep(0.4)
+        ended = store.load_session(view.record.session_id).ended
+        await sessions.close()
+        return ended
+
+    assert asyncio.run(main())
