@@ -27,6 +27,15 @@ SPEC = GameSpec(
 GAMMA = 0.9
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny networks on a shared 2-core machine: extra intra-op threads only contend."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def loop(lr: float = 0.5, steps: int = 1, first_order: bool = False) -> InnerLoop:
     return InnerLoop(
         steps=steps,
