@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import numpy as np
 import pytest
 
@@ -144,14 +146,16 @@ def test_a_connection_cut_mid_turn_is_retried_without_advancing_twice(agent_serv
     assert [first.action, second.action, third.action] == replay(RPS, script)
 
 
-def test_an_unreachable_server_raises_unavailable_after_bounded_retries(agent_server):
-    proxy = CuttingProxy(agent_server.port)
-    address = proxy.address
-    proxy.close()
-    retry = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.01)
-    client = AgentClient(address, retry=retry, timeout_s=2.0)
-    with pytest.raises(errors.Unavailable, match="after 3 attempts"):
-        client.connect()
+def test_an_unreachable_server_raises_unavailable_after_bounded_retries():
+    # A bound socket that never listens: connecting is refused, and no one else can take
+    # the port while the test holds it.
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed_port.getsockname()[1]}"
+        retry = RetryPolicy(max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.01)
+        client = AgentClient(address, retry=retry, timeout_s=2.0)
+        with pytest.raises(errors.Unavailable, match="after 3 attempts"):
+            client.connect()
 
 
 def test_streaming_mode_plays_the_same_turns_and_survives_in_band_errors(client):
