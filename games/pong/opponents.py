@@ -8,6 +8,16 @@ paddle step of it so the paddle does not oscillate.
 Reaction delay ``d`` means the style sees the *ball* as it was ``d`` frames
 ago (its own paddle it always knows): each game keeps a ring buffer of its
 last ``d + 1`` observations, refilled with the first observation of a new point.
+
+| style          | split   | plays                                                            |
+|----------------|---------|------------------------------------------------------------------|
+| random         | train   | uniformly random up / stay / down                                |
+| tracker_delayD | train   | follows the ball's height seen D frames late (D = 0, 2, 4, 8)    |
+| jittery        | train   | a 2-frame-late tracker, 30% of its moves random                  |
+| lazy           | train   | rests at the centre; tracks the ball only when it comes near     |
+| slow_tracker   | heldout | a prompt tracker that moves only on every other frame            |
+| anticipator    | heldout | moves to the predicted intercept (walls folded in), else centres |
+| edge_aimer     | heldout | meets the intercept with a paddle end: steep returns             |
 """
 
 from __future__ import annotations
