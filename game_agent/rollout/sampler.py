@@ -184,7 +184,12 @@ class _GroupRun:
         self.lanes = np.arange(n)
         self.seat = np.array([t.seat for t in tasks], dtype=np.int64)
         self.style = np.array([t.opponent for t in tasks], dtype=object)
-        self.opponents: dict[tuple[str, int], Opponent] = {}
+        self.slots: list[list[Opponent]] = []
+        """Opponent objects (one per non-learner seat) created for lanes that started a trial
+        together. Every trial gets fresh objects, whose rows no other trial ever touches, so a
+        style that learns across the games of a trial meets each new player knowing nothing."""
+        self.slot_of = np.full(n, -1, dtype=np.int64)
+        """Index into ``slots`` of each lane's current opponents."""
         self.kernel = make_kernel(spec)
         self.storage = RolloutStorage(spec, n, policy.memory_size)
         self.memory = np.zeros((n, policy.memory_size), dtype=np.float32)
@@ -204,7 +209,7 @@ class _GroupRun:
 
     def play(self) -> tuple[GroupRollout, EpisodeStats, int]:
         step = self.kernel.reset(self.n, seed=int(self.sampler.rng.integers(2**62)))
-        self._ensure_opponents()
+        self._spawn_opponents(self.lanes)
         limit = self.config.trials_per_rollout * self.config.episodes_per_trial
         limit *= self.spec.max_steps + 1
         steps = 0
@@ -273,13 +278,17 @@ class _GroupRun:
         self.episode_decisions[idx] += 1
         actions[idx, seat] = chosen_np
 
-    def _opponent_moves(self, step: Step, actions: np.ndarray) -> None:
+    def _opponent_rows(self):
+        """(opponent, its lanes, the seat it plays in every lane) for opponents now in play."""
         live = ~self.finished
-        for (style, offset), opponent in self.opponents.items():
-            rows = live & (self.style == style)
-            if not rows.any():
-                continue
-            seat = (self.seat + offset) % self.spec.num_agents
+        for index, opponents in enumerate(self.slots):
+            rows = live & (self.slot_of == index)
+            if rows.any():
+                for offset, opponent in enumerate(opponents, start=1):
+                    yield opponent, rows, (self.seat + offset) % self.spec.num_agents
+
+    def _opponent_moves(self, step: Step, actions: np.ndarray) -> None:
+        for opponent, rows, seat in self._opponent_rows():
             mask = step.action_mask[self.lanes, seat] & rows[:, None]
             chosen = opponent.act(step.obs[self.lanes, seat], mask)
             moving = rows & step.acting[self.lanes, seat]
@@ -294,6 +303,8 @@ class _GroupRun:
         self.storage.add_rewards(after, rewards[after], after_episode=True)
         self.since_reward += rewards
         self.episode_return += rewards
+        for opponent, _, seat in self._opponent_rows():
+            opponent.observe(result.obs[self.lanes, seat])
         done = result.done & live
         if not done.any():
             return result
@@ -310,7 +321,7 @@ class _GroupRun:
         redeal = done & ~self.finished
         if not redeal.any():
             return result
-        for opponent in self.opponents.values():
+        for opponent, _, _ in self._opponent_rows():
             opponent.reset_where(redeal)
         return self.kernel.reset_where(redeal)
 
@@ -336,18 +347,24 @@ class _GroupRun:
         self.has_record[lanes] = False
         self.record_open[lanes] = False
         self.episodes_done[lanes] = 0
-        self._ensure_opponents()
+        self._spawn_opponents(lanes)
 
-    def _ensure_opponents(self) -> None:
-        """Create (seeded, fresh) opponent objects for styles that appear for the first time."""
-        for style in np.unique(self.style):
-            for offset in range(1, self.spec.num_agents):
-                key = (str(style), offset)
-                if key not in self.opponents:
-                    seed = int(self.sampler.rng.integers(2**62))
-                    opponent = make_opponent(self.spec, str(style), seed=seed)
-                    opponent.reset(self.n)
-                    self.opponents[key] = opponent
+    def _spawn_opponents(self, lanes: np.ndarray) -> None:
+        """Fresh, seeded opponent objects for ``lanes``, which start a trial now."""
+        for style in sorted(set(self.style[lanes].tolist())):
+            chosen = lanes[self.style[lanes] == style]
+            opponents = []
+            for _ in range(1, self.spec.num_agents):
+                seed = int(self.sampler.rng.integers(2**62))
+                opponent = make_opponent(self.spec, style, seed=seed)
+                opponent.reset(self.n)
+                opponents.append(opponent)
+            self.slot_of[chosen] = len(self.slots)
+            self.slots.append(opponents)
+        in_use = set(self.slot_of.tolist())
+        for index in range(len(self.slots)):
+            if index not in in_use:
+                self.slots[index] = []  # no lane plays these any more
 
 
 def _jsonable(value: Any) -> Any:

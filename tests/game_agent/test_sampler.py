@@ -125,3 +125,51 @@ def test_same_seed_same_rollout_and_state_round_trip():
         np.testing.assert_array_equal(x.actions, y.actions)
         np.testing.assert_array_equal(x.rewards, y.rewards)
     assert a.collect(net).groups[0].actions.tolist() != first.groups[0].actions.tolist()
+
+
+def test_every_trial_meets_fresh_opponents(monkeypatch):
+    """Styles that learn across games must not carry one player's memory into another trial."""
+    import game_agent.rollout.sampler as sampler_module
+
+    created = []
+    real = sampler_module.make_opponent
+
+    class Recording:
+        def __init__(self, spec, name, seed):
+            self.inner = real(spec, name, seed=seed)
+            self.acted_rows: set[int] = set()
+            self.resets = 0
+            self.observed = 0
+            created.append(self)
+
+        def reset(self, n):
+            self.resets += 1
+            self.inner.reset(n)
+
+        def reset_where(self, which):
+            self.inner.reset_where(which)
+
+        def observe(self, obs):
+            self.observed += 1
+            self.inner.observe(obs)
+
+        def act(self, obs, mask):
+            self.acted_rows |= set(np.flatnonzero(mask.any(axis=1)).tolist())
+            return self.inner.act(obs, mask)
+
+    monkeypatch.setattr(sampler_module, "make_opponent", Recording)
+    dist = TaskDistribution(
+        "connect_n",
+        variants=["connect_n(rows=3,cols=3,k=3,gravity=false)"],
+        opponents=["random", "centre"],
+        seed=0,
+    )
+    net = ActorCritic(layout_for(dist.specs), recurrent=True, hidden_size=8, conv_channels=4)
+    config = SamplerConfig(num_lanes=5, episodes_per_trial=1, trials_per_rollout=3)
+    LocalSampler(dist, config, seed=0).collect(net)
+    assert all(o.resets == 1 and o.observed > 0 for o in created)
+    per_lane = {
+        lane: [i for i, o in enumerate(created) if lane in o.acted_rows] for lane in range(5)
+    }
+    # Each lane's three trials were played by three different, fresh objects.
+    assert all(len(objects) == 3 for objects in per_lane.values())
