@@ -143,3 +143,16 @@ def test_report_has_every_field(tmp_path):
     assert family["worst_case"]["uniform"]["equilibrium_value"] is not None
     assert (tmp_path / "report.md").read_text().startswith("# Evaluation report")
     assert (tmp_path / "matrix_adaptation.png").stat().st_size > 1000
+
+
+def test_sb3_from_scratch_baseline_plays_legal_moves(tmp_path):
+    from game_agent.evaluation.baselines import SB3FromScratch
+    from game_agent.tasks import Task
+
+    spec = games.parse_spec("connect_n(rows=4,cols=4,k=3,gravity=true)")
+    task = Task(spec, "random", 1)
+    agent = SB3FromScratch(episodes=3, workdir=tmp_path)(task, seed=0)
+    assert list(tmp_path.glob("sb3_*.zip")), "the trained model is saved in SB3's format"
+    opponent = games.make_opponent(spec, "random", seed=0)
+    results = play_trials(agent, spec, opponent, seat=1, trials=16, episodes=2, seed=0)
+    assert set(np.unique(results.results)) <= {-1, 0, 1}
