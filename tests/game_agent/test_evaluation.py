@@ -156,3 +156,27 @@ def test_sb3_from_scratch_baseline_plays_legal_moves(tmp_path):
     opponent = games.make_opponent(spec, "random", seed=0)
     results = play_trials(agent, spec, opponent, seat=1, trials=16, episodes=2, seed=0)
     assert set(np.unique(results.results)) <= {-1, 0, 1}
+
+
+def test_recovery_on_a_hand_made_curve():
+    from game_agent.evaluation.recovery import BEFORE, rounds_to_recover
+
+    # level 1.0 before the switch, -1 for two rounds, then back to 1.0
+    curve = np.array([1.0] * BEFORE + [-1.0, -1.0, 1.0, 1.0, 1.0, 1.0] + [1.0] * 6)
+    pre, dip, rounds = rounds_to_recover(curve)
+    assert pre == 1.0
+    # smoothed: offset 0 -> (1 - 1 - 1)/3, 1 -> -1/3, 2 -> 1/3, 3 -> 1; the target is
+    # -1/3 + 0.9 * (1 + 1/3) = 0.867, first reached at offset 3
+    assert dip == pytest.approx(-1 / 3)
+    assert rounds == 3
+    never = np.array([1.0] * BEFORE + [-1.0] * 12)
+    assert rounds_to_recover(never)[2] is None
+
+
+def test_switching_recovery_runs_and_aligns_on_the_switch():
+    from game_agent.evaluation.recovery import switching_recovery
+
+    learner = PolicyLearner("uniform", _uniform(0))
+    report = switching_recovery(learner, "matrix(name=rps)", trials=8, seed=0)
+    assert len(report["aligned_reward"]) == len(report["offsets"]) == 22
+    assert report["offsets"][0] == -10
