@@ -180,10 +180,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += _gap_lines(section)
         lines += _curve_lines(section, axis)
         if section.get("recovery"):
-            lines += ["### Recovery after a style switch", ""]
-            for name, value in section["recovery"].items():
-                lines.append(f"- {name}: {value}")
-            lines.append("")
+            lines += _recovery_lines(section["recovery"])
         if section.get("worst_case"):
             lines += _worst_case_lines(section["worst_case"])
     return "\n".join(lines) + "\n"
@@ -215,6 +212,22 @@ def _curve_lines(section: dict[str, Any], axis: str) -> list[str]:
             curve = agents[name]["curve"]
             cells.append(_fmt_ci(curve[k]["return"]) if k < len(curve) else "")
         lines.append(f"| {k + 1} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _recovery_lines(recovery: dict[str, Any]) -> list[str]:
+    lines = [
+        "### Recovery after the opponent switches style",
+        "",
+        "| agent | reward before switch | dip | rounds to recover |",
+        "|---|---|---|---|",
+    ]
+    for name, entry in recovery.items():
+        rounds = entry["rounds_to_recover"]
+        lines.append(
+            f"| {name} | {_fmt(entry['pre_switch_reward'])} | {_fmt(entry['dip_reward'])} | "
+            f"{'not within the match' if rounds is None else rounds} |"
+        )
     return [*lines, ""]
 
 
