@@ -17,6 +17,7 @@ from game_agent.errors import ConfigError
 _LEARNER_MODULES: dict[str, str] = {
     "rl2": "game_agent.learners.rl2",
     "multitask": "game_agent.learners.multitask",
+    "maml": "game_agent.learners.maml",
 }
 
 
