@@ -16,15 +16,22 @@ The read of the player's style is optional and injected (``tracker``: any
 object with ``record_move``, ``record_prediction``, ``record_result`` and
 ``lines``, such as ``clients.insight.PlayerInsight``), because ``game_agent``
 never imports ``clients``; the ``play`` command passes one in.
+
+:func:`local_opponent_factory` is what ``game-agent play --local`` hands the
+demo: it loads the named checkpoint (or the family's newest one under
+``models/``, :func:`default_checkpoint`) with ``game_agent.load``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
-from game_agent.errors import IncompatibleGameError
+from game_agent.errors import CheckpointError, IncompatibleGameError
 from game_agent.learner import Decision, EpisodeOutcome, Learner
 from games import GameSpec, parse_spec
 
@@ -140,3 +147,48 @@ class LocalOpponent:
                 f"legal action, got {mask.astype(int).tolist()}"
             )
         return obs, mask
+
+
+DEFAULT_MODELS_DIR = Path("models")
+
+
+def default_checkpoint(family: str, models_dir: Path = DEFAULT_MODELS_DIR) -> Path:
+    """The checkpoint ``play --local`` uses for ``family`` when none is named.
+
+    ``models/<family>`` if it is a checkpoint directory, else the most recently
+    written checkpoint under ``models/`` whose ``meta.json`` says it plays ``family``.
+    """
+    direct = models_dir / family
+    if (direct / "meta.json").is_file():
+        return direct
+    found = []
+    for meta_file in models_dir.rglob("meta.json") if models_dir.is_dir() else ():
+        try:
+            meta = json.loads(meta_file.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(meta, dict) and meta.get("family") == family:
+            found.append((meta_file.stat().st_mtime, str(meta_file.parent)))
+    if not found:
+        raise CheckpointError(
+            f"no {family} checkpoint under {models_dir}/; train one with "
+            f"`game-agent train {family}` or pass --checkpoint PATH"
+        )
+    return Path(max(found)[1])
+
+
+def local_opponent_factory(
+    checkpoint: str | Path | None,
+    *,
+    models_dir: Path = DEFAULT_MODELS_DIR,
+    greedy: bool = False,
+) -> Callable[[GameSpec, int, InsightTracker | None], LocalOpponent]:
+    """A ``(spec, agent seat, tracker) -> LocalOpponent`` builder loading ``checkpoint``."""
+
+    def build(spec: GameSpec, seat: int, tracker: InsightTracker | None) -> LocalOpponent:
+        from game_agent.checkpoint import load
+
+        path = Path(checkpoint) if checkpoint else default_checkpoint(spec.family, models_dir)
+        return LocalOpponent(load(path), spec, seat, greedy=greedy, tracker=tracker)
+
+    return build

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pytest
 
 from clients.insight import GameFacts, PlayerInsight
 from clients.opponent import AdaptiveOpponent
-from game_agent.errors import IncompatibleGameError
-from game_agent.local import LocalOpponent
+from game_agent.errors import CheckpointError, IncompatibleGameError
+from game_agent.local import LocalOpponent, default_checkpoint, local_opponent_factory
 from games import parse_spec
 from tests.clients.step_learner import StepLearner, replay
 
@@ -64,3 +67,59 @@ def test_bad_input_names_what_was_wrong():
         LocalOpponent(StepLearner(("pong",)), RPS)
     with pytest.raises(IncompatibleGameError, match="seat"):
         LocalOpponent(StepLearner(), RPS, seat=2)
+
+
+def write_meta(directory, family: str) -> None:
+    directory.mkdir(parents=True)
+    (directory / "meta.json").write_text(json.dumps({"family": family}))
+
+
+def test_default_checkpoint_prefers_models_family_then_the_newest_of_the_family(tmp_path):
+    models = tmp_path / "models"
+    with pytest.raises(CheckpointError, match="game-agent train matrix"):
+        default_checkpoint("matrix", models)
+    write_meta(models / "runs" / "old", "matrix")
+    write_meta(models / "runs" / "pong", "pong")
+    write_meta(models / "runs" / "new", "matrix")
+    os.utime(models / "runs" / "old" / "meta.json", (1_000_000, 1_000_000))
+    assert default_checkpoint("matrix", models) == models / "runs" / "new"
+    write_meta(models / "matrix", "matrix")
+    assert default_checkpoint("matrix", models) == models / "matrix"
+    with pytest.raises(CheckpointError, match="no poker checkpoint"):
+        default_checkpoint("poker", models)
+
+
+def test_the_factory_loads_a_saved_checkpoint_and_plays_it(tmp_path):
+    checkpoint = pytest.importorskip("game_agent.checkpoint")
+    rl2 = pytest.importorskip("game_agent.learners.rl2")
+    from game_agent.policies.layout import layout_for
+    from game_agent.tasks import TaskDistribution
+
+    variant = "matrix(name=rps,rounds=5)"
+    config = rl2.RL2Config(num_lanes=2, episodes_per_trial=2, hidden_size=8, update_epochs=1)
+    learner = rl2.RL2Learner(layout_for([parse_spec(variant)]), config, seed=0)
+    distribution = TaskDistribution("matrix", variants=[variant], opponents=["nash"], seed=0)
+    learner.train_iteration(learner.make_sampler(distribution, seed=0))
+    torch = pytest.importorskip("torch")
+    with torch.no_grad():  # weights far from the seed's initial ones, so loading must matter
+        for param in learner.policy.parameters():
+            param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)))
+    checkpoint.save_checkpoint(
+        tmp_path / "models" / "matrix",
+        learner,
+        distribution=distribution.describe(),
+        progress=checkpoint.TrainingProgress(),
+    )
+    build = local_opponent_factory(None, models_dir=tmp_path / "models", greedy=True)
+    opponent = build(parse_spec(variant), 1, None)
+    action = opponent.act(OBS, MASK)
+    assert opponent.learner.name == "rl2" and action in (0, 1, 2)
+
+    def probs(played) -> np.ndarray:
+        state = played.initial_state(parse_spec(variant))
+        return played.act([state], OBS[None], MASK[None], greedy=True)[0].probs[0]
+
+    loaded = opponent.last_decision.probs[0]
+    np.testing.assert_allclose(loaded, probs(learner), atol=1e-6)
+    fresh = rl2.RL2Learner(layout_for([parse_spec(variant)]), config, seed=0)
+    assert not np.allclose(loaded, probs(fresh), atol=1e-3)
