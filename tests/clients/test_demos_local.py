@@ -26,40 +26,14 @@ from tests.clients.demo_checks import (
 )
 
 torch = pytest.importorskip("torch")
-rl2 = pytest.importorskip("game_agent.learners.rl2")
-layout = pytest.importorskip("game_agent.policies.layout")
-tasks = pytest.importorskip("game_agent.tasks")
-
-VARIANTS = {
-    "connect_n": ("connect_n(rows=4,cols=5,k=3,gravity=true)", "random"),
-    "matrix": ("matrix(name=rps,rounds=5)", "rock_heavy"),
-    "poker": ("poker(game=kuhn)", "random"),
-    "pong": ("pong(max_frames=200)", "random"),
-}
-
-
-def tiny_learner(family: str):
-    """An RL2 learner with a few hundred weights, after one PPO update on its family."""
-    variant, style = VARIANTS[family]
-    config = rl2.RL2Config(
-        num_lanes=2,
-        episodes_per_trial=2,
-        hidden_size=8,
-        conv_channels=4,
-        conv_layers=1,
-        update_epochs=1,
-        num_minibatches=1,
-    )
-    learner = rl2.RL2Learner(layout.layout_for([parse_spec(variant)]), config, seed=0)
-    distribution = tasks.TaskDistribution(family, variants=[variant], opponents=[style], seed=0)
-    learner.train_iteration(learner.make_sampler(distribution, seed=0))
-    return learner
+tiny_models = pytest.importorskip("tests.clients.tiny_models")
+VARIANTS = tiny_models.VARIANTS
 
 
 def local_opponent(family: str) -> LocalOpponent:
     spec = parse_spec(VARIANTS[family][0])
     tracker = PlayerInsight(GameFacts.from_spec(spec))
-    return LocalOpponent(tiny_learner(family), spec, seat=1, tracker=tracker)
+    return LocalOpponent(tiny_models.tiny_learner(family), spec, seat=1, tracker=tracker)
 
 
 def restart_and_first_legal(frame, demo):

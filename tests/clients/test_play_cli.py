@@ -75,3 +75,42 @@ def test_play_local_uses_the_factory_it_is_given(capsys):
     assert play_cli.run(args, local_opponent=factory, **HEADLESS) == 0
     assert built == [(parse_spec("matrix(name=rps,rounds=4)").name, 0)]
     assert "Agent: step, in-process, adapted over 1 episodes" in capsys.readouterr().out
+
+
+@pytest.fixture
+def headless_play(monkeypatch):
+    """Make ``game-agent play`` run its demo headless, one game, no frame cap."""
+    real = play_cli.run_demo
+
+    def run_demo(*args, **kwargs):
+        return real(*args, **{**kwargs, **HEADLESS})
+
+    monkeypatch.setattr(play_cli, "run_demo", run_demo)
+
+
+def test_game_agent_play_local_loads_the_named_checkpoint(headless_play, tmp_path, capsys):
+    cli = pytest.importorskip("game_agent.cli")
+    tiny_models = pytest.importorskip("tests.clients.tiny_models")
+    tiny_models.save_tiny_checkpoint(tmp_path / "matrix-ckpt", "matrix")
+    variant = tiny_models.VARIANTS["matrix"][0]
+    argv = ["play", "matrix", "--local", "--checkpoint", str(tmp_path / "matrix-ckpt")]
+    assert cli.main([*argv, "--variant", variant]) == 0
+    assert "Agent: rl2, in-process, adapted over 1 episodes" in capsys.readouterr().out
+
+
+def test_game_agent_play_against_a_server(headless_play, agent_server, capsys):
+    cli = pytest.importorskip("game_agent.cli")
+    argv = ["play", "connect_n", "--server", agent_server.address, "--player-id", "via-cli"]
+    assert cli.main(argv) == 0
+    assert "Played 1 game(s)." in capsys.readouterr().out
+    with AgentClient(agent_server.address) as client:
+        assert client.profile("via-cli").episodes_played == 1
+
+
+def test_game_agent_play_reports_mistakes(capsys, tmp_path):
+    cli = pytest.importorskip("game_agent.cli")
+    assert cli.main(["play", "matrix", "--checkpoint", "x"]) == 2
+    assert "--checkpoint only applies with --local" in capsys.readouterr().err
+    missing = str(tmp_path / "nothing-here")
+    assert cli.main(["play", "pong", "--local", "--checkpoint", missing]) == 2
+    assert "does not exist" in capsys.readouterr().err

@@ -90,36 +90,19 @@ def test_default_checkpoint_prefers_models_family_then_the_newest_of_the_family(
 
 
 def test_the_factory_loads_a_saved_checkpoint_and_plays_it(tmp_path):
-    checkpoint = pytest.importorskip("game_agent.checkpoint")
-    rl2 = pytest.importorskip("game_agent.learners.rl2")
-    from game_agent.policies.layout import layout_for
-    from game_agent.tasks import TaskDistribution
-
-    variant = "matrix(name=rps,rounds=5)"
-    config = rl2.RL2Config(num_lanes=2, episodes_per_trial=2, hidden_size=8, update_epochs=1)
-    learner = rl2.RL2Learner(layout_for([parse_spec(variant)]), config, seed=0)
-    distribution = TaskDistribution("matrix", variants=[variant], opponents=["nash"], seed=0)
-    learner.train_iteration(learner.make_sampler(distribution, seed=0))
-    torch = pytest.importorskip("torch")
-    with torch.no_grad():  # weights far from the seed's initial ones, so loading must matter
-        for param in learner.policy.parameters():
-            param.add_(torch.randn(param.shape, generator=torch.Generator().manual_seed(1)))
-    checkpoint.save_checkpoint(
-        tmp_path / "models" / "matrix",
-        learner,
-        distribution=distribution.describe(),
-        progress=checkpoint.TrainingProgress(),
-    )
+    tiny_models = pytest.importorskip("tests.clients.tiny_models")
+    variant = parse_spec(tiny_models.VARIANTS["matrix"][0])
+    saved = tiny_models.save_tiny_checkpoint(tmp_path / "models" / "matrix", "matrix")
     build = local_opponent_factory(None, models_dir=tmp_path / "models", greedy=True)
-    opponent = build(parse_spec(variant), 1, None)
+    opponent = build(variant, 1, None)
     action = opponent.act(OBS, MASK)
     assert opponent.learner.name == "rl2" and action in (0, 1, 2)
 
     def probs(played) -> np.ndarray:
-        state = played.initial_state(parse_spec(variant))
+        state = played.initial_state(variant)
         return played.act([state], OBS[None], MASK[None], greedy=True)[0].probs[0]
 
     loaded = opponent.last_decision.probs[0]
-    np.testing.assert_allclose(loaded, probs(learner), atol=1e-6)
-    fresh = rl2.RL2Learner(layout_for([parse_spec(variant)]), config, seed=0)
-    assert not np.allclose(loaded, probs(fresh), atol=1e-3)
+    np.testing.assert_allclose(loaded, probs(saved), atol=1e-6)
+    fresh = tiny_models.RL2Learner(saved.layout, tiny_models.TINY, seed=0)
+    assert not np.allclose(loaded, probs(fresh), atol=1e-3), "the saved weights were loaded"
