@@ -20,6 +20,7 @@ from games import get_split, parse_spec
 from server.app import AgentServer, create_server
 from server.config import ServerConfig
 from server.models import ModelRegistry, ServedModel
+from tests.clients.stand_in import start as start_stand_in
 from tests.clients.step_learner import FAMILIES, StepLearner
 
 __all__ = ["ServerThread", "served_model", "server_config"]
@@ -99,3 +100,18 @@ def server_factory(tmp_path: Path) -> Iterator:
     yield start
     for running in started:
         running.stop()
+
+
+@pytest.fixture
+def stand_in_server() -> Iterator:
+    """``serve(servicer) -> address`` for a stand-in servicer (``tests.clients.stand_in``)."""
+    servers = []
+
+    def serve(servicer) -> str:
+        server, address = start_stand_in(servicer)
+        servers.append(server)
+        return address
+
+    yield serve
+    for server in servers:
+        server.stop(0)

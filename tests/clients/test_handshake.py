@@ -6,8 +6,6 @@ servicer plays them; the API-key tests use the real server.
 
 from __future__ import annotations
 
-from concurrent import futures
-
 import grpc
 import pytest
 
@@ -16,44 +14,12 @@ from clients.errors import error_for, error_for_number
 from clients.handshake import call_metadata
 from clients.sdk import AgentClient, RetryPolicy
 from protos.game_agent.v1 import agent_pb2 as pb
-from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+from tests.clients.stand_in import InfoOnly
 
 
-class InfoOnly(pb_grpc.AgentServiceServicer):
-    """Answers GetServerInfo as told and records the metadata each call carried."""
-
-    def __init__(self, info: pb.ServerInfo | None = None, refuse: str | None = None):
-        self.info = info
-        self.refuse = refuse
-        self.metadata: list[dict[str, str]] = []
-
-    def GetServerInfo(self, request, context):
-        self.metadata.append(dict(context.invocation_metadata()))
-        if self.refuse:
-            context.abort(grpc.StatusCode.FAILED_PRECONDITION, self.refuse)
-        return self.info
-
-
-@pytest.fixture
-def fake_server():
-    servers = []
-
-    def start(servicer: InfoOnly) -> str:
-        server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
-        pb_grpc.add_AgentServiceServicer_to_server(servicer, server)
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        servers.append(server)
-        return f"127.0.0.1:{port}"
-
-    yield start
-    for server in servers:
-        server.stop(0)
-
-
-def test_connect_sends_protocol_and_key_metadata(fake_server):
+def test_connect_sends_protocol_and_key_metadata(stand_in_server):
     servicer = InfoOnly(pb.ServerInfo(protocol_version=1, min_client_protocol_version=1))
-    with AgentClient(fake_server(servicer), api_key="k" * 20) as client:
+    with AgentClient(stand_in_server(servicer), api_key="k" * 20) as client:
         assert client.server_info.protocol_version == 1
     [metadata] = servicer.metadata
     assert metadata["x-game-agent-protocol"] == "1"
@@ -65,19 +31,19 @@ def test_connect_sends_protocol_and_key_metadata(fake_server):
     [(2, 2, "upgrade the game-agent SDK"), (0, 0, "older than this client's protocol 1")],
 )
 def test_an_incompatible_server_is_refused_with_a_clear_error(
-    fake_server, protocol, minimum, message
+    stand_in_server, protocol, minimum, message
 ):
     info = pb.ServerInfo(
         protocol_version=protocol, min_client_protocol_version=minimum, server_version="9.0"
     )
-    client = AgentClient(fake_server(InfoOnly(info)))
+    client = AgentClient(stand_in_server(InfoOnly(info)))
     with pytest.raises(errors.IncompatibleServerError, match=message):
         client.connect()
     assert client._channel is None, "a refused connection is closed"
 
 
-def test_a_server_refusing_the_handshake_is_incompatible(fake_server):
-    address = fake_server(InfoOnly(refuse="client protocol version 1 is not supported"))
+def test_a_server_refusing_the_handshake_is_incompatible(stand_in_server):
+    address = stand_in_server(InfoOnly(refuse="client protocol version 1 is not supported"))
     with pytest.raises(errors.IncompatibleServerError, match="not supported"):
         AgentClient(address).connect()
 

@@ -8,6 +8,7 @@ import pytest
 import games
 from clients.opponent import AdaptiveOpponent, ServedOpponent
 from clients.sdk import AgentClient
+from tests.clients.stand_in import Predicting
 from tests.clients.step_learner import replay
 
 CONNECT4 = "connect_n(rows=6,cols=7,k=4,gravity=true)"
@@ -84,3 +85,18 @@ def test_a_full_matrix_match_in_a_parallel_loop(client):
     assert record.game == games.parse_spec(RPS).name and record.episodes_played == 1
     assert record.agent_wins == int(total > 0) and record.player_wins == int(total < 0)
     assert insight["Your style"] == "repeats the last move (100% of the time)"
+
+
+def test_the_agents_prediction_of_the_player_reaches_the_panel(stand_in_server):
+    address = stand_in_server(Predicting([0.1, 0.7, 0.2, 0.0, 0.0]))
+    obs, mask = np.zeros(81, np.float32), np.array([1, 1, 1, 0, 0], bool)
+    with AgentClient(address) as client:
+        agent = ServedOpponent(client, "predicted", "matrix(name=rps)", seat=1)
+        assert agent.act(obs, mask) == 1
+        np.testing.assert_allclose(agent.last_turn.player_action_prediction[:3], [0.1, 0.7, 0.2])
+        agent.player_moved(1)
+        agent.act(obs, mask, reward=1.0)
+        agent.player_moved(0)
+        lines = agent.insight()
+    assert lines["Agent expects"] == "paper (70%)"
+    assert lines["Reads you"] == "1/2 right (50%)"
