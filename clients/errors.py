@@ -1,6 +1,7 @@
 """Errors raised by the game-agent Python SDK, mapped from gRPC status codes.
 
     AgentError
+    ├── ClientConfigError         a client setting that cannot work (retry policy, API key)
     ├── SessionClosedError        a call on a session this client already closed
     ├── IncompatibleServerError   the server does not speak this client's protocol
     └── RpcError                  the server refused or failed a call (.code, .details)
@@ -28,6 +29,10 @@ import grpc
 
 class AgentError(Exception):
     """Base class of every error the SDK raises."""
+
+
+class ClientConfigError(AgentError, ValueError):
+    """A client setting that cannot work, caught before anything is sent."""
 
 
 class SessionClosedError(AgentError):

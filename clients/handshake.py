@@ -8,7 +8,12 @@ from __future__ import annotations
 
 import re
 
-from clients.errors import FailedPrecondition, IncompatibleServerError, InvalidArgument
+from clients.errors import (
+    ClientConfigError,
+    FailedPrecondition,
+    IncompatibleServerError,
+    InvalidArgument,
+)
 from clients.types import PROTOCOL_VERSION, ServerInfo
 from protos.game_agent.v1 import agent_pb2 as pb
 
@@ -21,7 +26,9 @@ def call_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:
     metadata = [("x-game-agent-protocol", str(PROTOCOL_VERSION))]
     if api_key is not None:
         if not api_key or any(ord(ch) < 0x20 or ord(ch) > 0x7E for ch in api_key):
-            raise ValueError("api_key must be a non-empty string of printable ASCII characters")
+            raise ClientConfigError(
+                "api_key must be a non-empty string of printable ASCII characters"
+            )
         metadata.append(("x-api-key", api_key))
     return tuple(metadata)
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import grpc
 
+from clients.errors import ClientConfigError
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -33,9 +35,11 @@ class RetryPolicy:
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
-            raise ValueError(f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}")
+            raise ClientConfigError(
+                f"RetryPolicy.max_attempts must be >= 1, got {self.max_attempts}"
+            )
         if self.initial_backoff_s < 0 or self.max_backoff_s < 0 or self.multiplier < 1:
-            raise ValueError(
+            raise ClientConfigError(
                 "RetryPolicy backoffs must be >= 0 and its multiplier >= 1, got "
                 f"{self.initial_backoff_s}, {self.max_backoff_s}, {self.multiplier}"
             )

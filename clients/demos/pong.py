@@ -13,7 +13,7 @@ import pygame
 
 from clients.demos.ui import INK, Demo, Event
 from clients.opponent import AdaptiveOpponent
-from games import GameSpec, make
+from games import GameError, GameSpec, make
 from games.pong.config import DOWN, STAY, UP, PongConfig
 from games.pong.render import draw
 
@@ -34,7 +34,7 @@ class PongDemo(Demo):
         points: int = 5,
     ):
         if points < 1:
-            raise ValueError(f"a pong match needs at least one point to win, got points={points}")
+            raise GameError(f"a pong match needs at least one point to win, got points={points}")
         super().__init__(spec, opponent, human_seat, seed)
         self.points = points
         self.env = make(spec)

@@ -28,7 +28,7 @@ import numpy as np
 import pygame
 
 from clients.opponent import AdaptiveOpponent
-from games import GameSpec
+from games import GameError, GameSpec
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,7 @@ class Demo(ABC):
         seed: int | None = None,
     ):
         if human_seat not in (0, 1):
-            raise ValueError(f"human_seat must be 0 or 1, got {human_seat}")
+            raise GameError(f"human_seat must be 0 or 1, got {human_seat}")
         self.spec = spec
         self.opponent = opponent
         self.human_seat = human_seat

@@ -63,9 +63,9 @@ def test_a_server_requiring_keys_refuses_a_missing_or_wrong_key(server_factory, 
 
 
 def test_bad_api_keys_are_refused_before_any_call():
-    with pytest.raises(ValueError, match="api_key"):
+    with pytest.raises(errors.ClientConfigError, match="api_key"):
         call_metadata("")
-    with pytest.raises(ValueError, match="api_key"):
+    with pytest.raises(errors.ClientConfigError, match="api_key"):
         call_metadata("key\nwith newline")
 
 
@@ -96,5 +96,5 @@ def test_retry_policy_backoff_is_bounded():
     policy = RetryPolicy(max_attempts=5, initial_backoff_s=0.1, max_backoff_s=0.3, multiplier=2)
     assert list(policy.delays()) == pytest.approx([0.1, 0.2, 0.3, 0.3])
     assert list(RetryPolicy(max_attempts=1).delays()) == []
-    with pytest.raises(ValueError, match="max_attempts"):
+    with pytest.raises(errors.ClientConfigError, match="max_attempts"):
         RetryPolicy(max_attempts=0)
