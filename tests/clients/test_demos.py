@@ -158,10 +158,14 @@ def test_pong_match_played_to_the_end(tmp_path):
     assert has_colour(image[:, :width], BALL)
 
 
-def test_pong_holds_sixty_frames_a_second_and_shows_it():
+def test_pong_is_capped_at_sixty_frames_a_second_and_measures_its_rate():
+    # The achieved rate is a benchmark (benchmarks/demo_fps.py), never a timed test.
     opponent = PopulationOpponent("pong", "tracker_delay2", seed=0)
-    result = run_demo("pong", opponent, max_frames=90, seed=0)
-    assert 40.0 < result.fps < 66.0
+    demo = make_demo("pong", opponent, "pong", seed=0)
+    assert demo.fps == 60
+    result = run(demo, max_frames=90)
+    assert result.frames == 90
+    assert result.fps > 0
 
 
 def test_demo_variants_must_belong_to_the_family():
