@@ -112,7 +112,9 @@ def test_loaded_maml_learner_plays_the_same_next_actions(tmp_path):
         np.testing.assert_array_equal(a.values, b.values)
 
 
-@pytest.mark.parametrize("name", ["matrix_maml.toml"])
+@pytest.mark.parametrize(
+    "name", ["matrix_maml.toml", "connect_n_maml.toml", "poker_maml.toml", "pong_maml.toml"]
+)
 def test_shipped_maml_configs_build_a_maml_run(name):
     config = load_train_config(CONFIGS / name)
     assert config.algo == "maml"
