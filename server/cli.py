@@ -67,7 +67,6 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument(
         "--log-format", choices=("json", "text"), default="json", help="log line format"
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
     return parser
 
 
@@ -92,7 +91,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
 
 def run_serve(args: argparse.Namespace) -> int:
     """Run ``game-agent serve`` with parsed ``args``; returns the process exit code."""
-    configure_logging(args.log_level, json_lines=args.log_format == "json")
+    configure_logging(getattr(args, "log_level", "INFO"), json_lines=args.log_format == "json")
     try:
         config = config_from_args(args)
         from server.app import serve  # grpc and torch load only once the options are valid
@@ -106,6 +105,9 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="game-agent serve", description="Serve the adaptive game agent over gRPC."
+        prog="python -m server", description="Serve the adaptive game agent over gRPC."
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
     )
     return run_serve(add_serve_arguments(parser).parse_args(argv))

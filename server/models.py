@@ -10,7 +10,8 @@ variants a model serves: those its checkpoint metadata lists (they are what
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
+import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,11 +21,15 @@ from typing import Any
 from game_agent.errors import CheckpointError, ConfigError
 from game_agent.learner import Learner
 from games.errors import GameError
-from games.registry import parse_spec
+from games.registry import get_split, parse_spec
 from games.spec import GameSpec
 from server.errors import NotFound
 
 log = logging.getLogger(__name__)
+
+META_FILE = "meta.json"
+MODEL_FILE = "model.safetensors"
+"""File names of a ``game_agent.checkpoint`` directory (read here without importing torch)."""
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,7 @@ class ModelRegistry:
         for model in models:
             if model.family in self._models:
                 other = self._models[model.family].checkpoint
-                raise ValueError(
+                raise ConfigError(
                     f"two checkpoints serve family {model.family!r}: {other} and {model.checkpoint}"
                 )
             self._models[model.family] = model
@@ -93,16 +98,13 @@ class ModelRegistry:
         return model
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_models(models_dir: Path) -> ModelRegistry:
-    """Load every checkpoint under ``models_dir``; see the module docstring."""
+    """Load every checkpoint under ``models_dir``; see the module docstring.
+
+    A checkpoint is a directory holding ``meta.json`` and ``model.safetensors``
+    (``game_agent.checkpoint``); directories whose name starts with "." (a save in
+    progress) are skipped.
+    """
     from game_agent import load  # torch is imported only when models are really loaded
 
     if not models_dir.is_dir():
@@ -110,54 +112,42 @@ def load_models(models_dir: Path) -> ModelRegistry:
             f"models directory {models_dir} does not exist; train a model with "
             "`game-agent train` or pass --models DIR"
         )
-    paths = sorted(p for p in models_dir.rglob("*") if p.is_file() and _is_checkpoint(p))
-    if not paths:
-        raise ConfigError(f"models directory {models_dir} holds no checkpoints")
-    models = [_load_one(load, path, models_dir) for path in paths]
-    return ModelRegistry(models)
-
-
-CHECKPOINT_SUFFIXES = (".safetensors",)
-
-
-def _is_checkpoint(path: Path) -> bool:
-    return path.suffix in CHECKPOINT_SUFFIXES and not path.name.startswith(".")
+    found = {
+        file.parent
+        for pattern in (META_FILE, MODEL_FILE)
+        for file in models_dir.rglob(pattern)
+        if not any(part.startswith(".") for part in file.relative_to(models_dir).parts)
+    }
+    if not found:
+        raise ConfigError(
+            f"models directory {models_dir} holds no checkpoints "
+            f"(directories with {META_FILE} and {MODEL_FILE})"
+        )
+    return ModelRegistry(_load_one(load, path, models_dir) for path in sorted(found))
 
 
 def _load_one(load: Callable[[Path], Learner], path: Path, root: Path) -> ServedModel:
     try:
         learner = load(path)
+        meta = json.loads((path / META_FILE).read_text())
+        family = str(meta["family"])
+        sha256 = str(meta["files"][MODEL_FILE])
+        trained = meta.get("distribution", {})
     except CheckpointError as exc:
         raise CheckpointError(f"cannot serve checkpoint {path}: {exc}") from None
     except Exception as exc:  # a truncated or foreign file must still name itself
         raise CheckpointError(
             f"checkpoint {path} is corrupt or not a game-agent checkpoint: {exc}"
         ) from None
-    meta: dict[str, Any] = dict(getattr(learner, "metadata", None) or {})
-    family = meta.get("family")
-    if not isinstance(family, str):
-        raise CheckpointError(f"checkpoint {path} does not say which game family it plays")
-    splits: dict[str, str] = {}
-    variants = []
-    for split, names in (meta.get("splits") or {}).items():
-        for name in names:
-            try:
-                spec = parse_spec(name)
-            except GameError as exc:
-                raise CheckpointError(
-                    f"checkpoint {path} lists an invalid variant: {exc}"
-                ) from None
-            if spec.name not in splits and learner.supports(spec):
-                splits[spec.name] = split
-                variants.append(spec)
+    splits = _listed_variants(learner, family, trained, path)
     model = ServedModel(
         family=family,
         learner=learner,
         checkpoint=str(path.relative_to(root)),
-        sha256=file_sha256(path),
-        training_steps=int(meta.get("training_steps", 0)),
-        version=str(meta.get("version", "")),
-        variants=tuple(variants),
+        sha256=sha256,
+        training_steps=int(meta.get("progress", {}).get("decisions", 0)),
+        version=str(meta.get("versions", {}).get("game_agent", "")),
+        variants=tuple(parse_spec(name) for name in splits),
         splits=splits,
     )
     log.info(
@@ -165,3 +155,26 @@ def _load_one(load: Callable[[Path], Learner], path: Path, root: Path) -> Served
         extra={"family": family, "checkpoint": model.checkpoint, "learner": learner.name},
     )
     return model
+
+
+def _listed_variants(
+    learner: Learner, family: str, trained: dict[str, Any], path: Path
+) -> dict[str, str]:
+    """Canonical spec -> split of the variants ListGames shows: those trained on, then
+    the family's own train and heldout variants the learner can play."""
+    sources = [(str(trained.get("split", "train")), trained.get("variants", []))]
+    for split in ("train", "heldout"):
+        with contextlib.suppress(GameError):
+            sources.append((split, list(get_split(family, split).variants)))
+    listed: dict[str, str] = {}
+    for split, names in sources:
+        for name in names:
+            try:
+                spec = parse_spec(name)
+            except GameError as exc:
+                raise CheckpointError(
+                    f"checkpoint {path} lists a variant that no longer parses: {exc}"
+                ) from None
+            if spec.name not in listed and learner.supports(spec):
+                listed[spec.name] = split
+    return listed

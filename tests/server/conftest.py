@@ -318,3 +318,38 @@ def expected_actions(learner: CountingLearner, spec: str, script) -> list[int]:
             state = learner.end_episode(state, EpisodeOutcome(0.0, 0, 0))
             acted = False
     return actions
+
+
+RL2_VARIANTS = ("matrix(name=rps,rounds=10)", "matrix(name=rpsls,rounds=10)")
+
+
+@pytest.fixture(scope="session")
+def rl2_models_dir(tmp_path_factory) -> Path:
+    """A models directory with one tiny RL2 checkpoint for ``matrix``, trained here.
+
+    A few hundred decisions on two variants against two styles: far from a good
+    agent, but real weights in the real checkpoint format, loaded by the server
+    exactly as a trained model would be.
+    """
+    from game_agent.checkpoint import TrainingProgress, save_checkpoint
+    from game_agent.learners import get_learner_class
+    from game_agent.policies import layout_for
+    from game_agent.tasks import TaskDistribution
+
+    cls = get_learner_class("rl2")
+    config = cls.config_class(num_lanes=8, episodes_per_trial=2, hidden_size=16, num_minibatches=2)
+    distribution = TaskDistribution(
+        "matrix", variants=list(RL2_VARIANTS), opponents=["rock_heavy", "copy_last"], seed=0
+    )
+    learner = cls(layout_for(distribution.specs), config, seed=0)
+    sampler = learner.make_sampler(distribution, seed=0)
+    progress = TrainingProgress()
+    while progress.decisions < 300:
+        stats = learner.train_iteration(sampler)
+        progress.decisions += stats.decisions
+        progress.iterations += 1
+    models = tmp_path_factory.mktemp("rl2") / "models"
+    save_checkpoint(
+        models / "rl2-matrix", learner, distribution=distribution.describe(), progress=progress
+    )
+    return models

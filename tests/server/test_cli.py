@@ -70,3 +70,12 @@ def test_help_lists_the_options():
     assert result.returncode == 0
     for option in ("--models", "--data", "--address", "--store", "--api-keys", "--metrics-port"):
         assert option in result.stdout
+
+
+def test_game_agent_serve_is_wired_to_this_module():
+    from game_agent.cli import build_parser
+
+    argv = ["--log-level", "WARNING", "serve", "--metrics-port", "9100", "--store", "sqlite"]
+    args = build_parser(argv).parse_args(argv)
+    assert args.log_level == "WARNING"  # the top-level option is not shadowed by serve's
+    assert config_from_args(args).metrics_port == 9100

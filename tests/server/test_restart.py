@@ -9,11 +9,6 @@ equal the same script replayed in-process.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -22,64 +17,11 @@ import grpc
 import pytest
 
 from protos.game_agent.v1 import agent_pb2 as pb
-from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
 from tests.server.conftest import MATRIX, CountingLearner, act_request, expected_actions
+from tests.server.processes import ServerProcess
 
-ROOT = Path(__file__).resolve().parents[2]
 RPS = [True, True, True, False, False]
 PAPER_SCISSORS = [False, True, True, False, False]
-
-
-class ServerProcess:
-    """A server in a child process; its JSON log lines on stderr tell the bound port."""
-
-    def __init__(self, module: str, *args: str):
-        self.lines: list[str] = []
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", module, *args],
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.port = self._wait_for_port(timeout=120)
-        threading.Thread(target=self._drain, daemon=True).start()
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
-        self.stub = pb_grpc.AgentServiceStub(self.channel)
-
-    def _wait_for_port(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
-        assert self.process.stderr is not None
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if entry.get("msg") == "serving":
-                return int(entry["port"])
-        self.process.kill()
-        raise RuntimeError("the server process did not start:\n" + "".join(self.lines[-30:]))
-
-    def _drain(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self.lines.append(line)
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait(30)
-        self.channel.close()
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        code = self.process.wait(60)
-        self.channel.close()
-        return code
 
 
 def counting_server(data: Path, adapt_delay: float = 0.0) -> ServerProcess:
