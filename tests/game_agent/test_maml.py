@@ -6,8 +6,11 @@ import torch
 
 from game_agent.errors import ConfigError, StateError
 from game_agent.learner import EpisodeOutcome, Learner
+from game_agent.learners import maml_state
 from game_agent.learners.maml import MAMLConfig, MAMLLearner
+from game_agent.learners.maml_trials import AdaptingPolicy, split_trials
 from game_agent.policies import layout_for
+from game_agent.rollout import LocalSampler, SamplerConfig
 from game_agent.state import AdaptationState
 from game_agent.tasks import TaskDistribution
 from games import make_kernel, parse_spec
@@ -189,3 +192,31 @@ def test_training_a_few_hundred_decisions_on_matrix(first_order: bool):
         assert len(stats.return_by_episode) == 3
     moved = [not torch.equal(before[k], v) for k, v in agent.policy.named_parameters()]
     assert all(moved)
+
+
+def test_served_adaptation_reproduces_the_adaptation_played_in_training():
+    """end_episode on a player's recorded episode gives the weights the sampler adapted to."""
+    dist = TaskDistribution("matrix", variants=[SPEC.name], opponents=["rock_heavy"], seed=0)
+    agent = learner(gamma=0.9, inner_lr=0.5)
+    config = agent.maml_config
+    policy = AdaptingPolicy(
+        agent.policy, dict(agent.policy.named_parameters()), config.inner_loop, config.schedule
+    )
+    sampler = LocalSampler(dist, SamplerConfig(3, config.episodes_per_trial), seed=0)
+    batch = split_trials(sampler.collect(policy).groups[0], config.schedule)
+    for trial in range(batch.num_trials):
+        state = agent.initial_state(SPEC)
+        for t in range(int(batch.valid[:, trial].sum())):
+            obs, mask = batch.obs[t, trial].numpy(), batch.mask[t, trial].numpy()
+            decision, _ = agent.act([state], obs[None], mask[None])
+            played = int(batch.actions[t, trial])
+            served = np.log(decision.probs[0, played])
+            assert served == pytest.approx(float(batch.logprobs[t, trial]), abs=1e-4)
+            keep = state.meta["adaptations"] < config.max_adaptations
+            state = maml_state.record_decision(state, obs, mask, played, keep)
+            [state] = agent.observe(
+                [state], np.array([batch.inner_rewards[t, trial]]), np.array([False])
+            )
+            if batch.ends[t, trial]:
+                state = agent.end_episode(state, EpisodeOutcome(0.0, 0, 0))
+        assert state.meta["adaptations"] == 2
