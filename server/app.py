@@ -85,7 +85,6 @@ async def create_server(
     metrics = Metrics()
     store = await loop.run_in_executor(None, open_store, config)
     sessions = SessionManager(config, models, store, metrics=metrics)
-
     server = grpc.aio.server(
         interceptors=[CallChecks(auth, metrics)],
         options=[
@@ -94,22 +93,29 @@ async def create_server(
             ("grpc.so_reuseport", 0),
         ],
     )
-    agent_pb2_grpc.add_AgentServiceServicer_to_server(
-        AgentServicer(config, models, sessions, auth, metrics), server
-    )
     health_servicer = health.aio.HealthServicer()
-    for name in ("", SERVICE_NAME):
-        await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
-    )
-    port = _bind(server, config)
-    await sessions.start()
-    await server.start()
-    metrics_port = None
-    if config.metrics_port is not None:
-        metrics_port = metrics.serve(config.metrics_host, config.metrics_port)
+    try:
+        agent_pb2_grpc.add_AgentServiceServicer_to_server(
+            AgentServicer(config, models, sessions, auth, metrics), server
+        )
+        for name in ("", SERVICE_NAME):
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+        )
+        port = _bind(server, config)
+        await sessions.start()
+        await server.start()
+        metrics_port = None
+        if config.metrics_port is not None:
+            metrics_port = metrics.serve(config.metrics_host, config.metrics_port)
+    except BaseException:
+        # Whatever started before the failure (threads, store, port) is released again.
+        await server.stop(None)
+        await sessions.close()
+        metrics.close()
+        raise
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(

@@ -11,6 +11,8 @@ import logging
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from game_agent.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
@@ -76,7 +78,10 @@ class Metrics:
 
     def serve(self, host: str, port: int) -> int:
         """Expose ``/metrics`` over HTTP on ``host:port`` (0: a free port); returns the port."""
-        server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        try:
+            server, _thread = start_http_server(port, addr=host, registry=self.registry)
+        except OSError as exc:
+            raise ConfigError(f"cannot serve metrics on {host}:{port}: {exc.strerror}") from None
         bound = int(server.server_port)
         log.info("prometheus metrics on http://%s:%d/metrics", host, bound)
         self._http = server

@@ -45,7 +45,11 @@ class SessionRecord:
     family: str
     agent_seat: int
     greedy: bool
+    """Play the most likely action instead of sampling."""
     seed: int
+    """The client's ``SessionOptions.seed`` (or one the server drew), kept for the record.
+    Learners sample with their own generator, shared by every batch, so a seed cannot make
+    sampled play reproducible; greedy sessions are."""
     idle_timeout_s: float
     model_sha: str
     """Checkpoint hash of the model serving the session when it started."""

@@ -145,7 +145,13 @@ class ServerThread:
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
         self.server: AgentServer
-        self.server, self.port = self.run(create_server(config, models=models))
+        try:
+            self.server, self.port = self.run(create_server(config, models=models))
+        except BaseException:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+            self.loop.close()
+            raise
         self.channels: list[grpc.Channel] = []
 
     def run(self, coro, timeout: float = 60.0):

@@ -150,3 +150,11 @@ def test_a_taken_port_fails_clearly(served, server_factory):
 def test_config_rejects_bad_values(overrides, fragment):
     with pytest.raises(ConfigError, match=fragment):
         ServerConfig(**overrides)
+
+
+def test_a_taken_metrics_port_fails_clearly_and_releases_the_grpc_port(server_factory):
+    first = server_factory(metrics_port=0)
+    with pytest.raises(ConfigError, match="cannot serve metrics"):
+        server_factory(metrics_port=first.server.metrics_port)
+    # The failed server let go of its store and port: a normal one starts on the same data.
+    assert server_factory().port > 0
