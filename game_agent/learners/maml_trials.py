@@ -291,7 +291,8 @@ def replay(
     current = {name: p.unsqueeze(0).expand(trials, *p.shape) for name, p in params.items()}
     log_probs: Tensor | None = None
     values: Tensor | None = None
-    last_phase = int(batch.phase.max()) if batch.phase.numel() else 0
+    real = batch.phase[batch.valid > 0]
+    last_phase = int(real.max()) if real.numel() else 0  # padding's phase is meaningless
     for phase in range(last_phase + 1):
         phase_log_probs, phase_values = evaluate(model, batch.spec, current, batch.obs, batch.mask)
         here = batch.phase == phase
