@@ -6,7 +6,7 @@ The API keys file (``--api-keys FILE``) holds one key per line::
     3f9a6c1e0b7d4e2a9c8b5f1d7e3a6c0b      studio-a
     b2e4f6a8c0d2e4f6a8b0c2d4e6f8a0b2      studio-b-staging
 
-``KEY`` is at least 16 characters without whitespace; ``PRINCIPAL`` names who
+``KEY`` is at least 16 characters without whitespace or ``#``; ``PRINCIPAL`` names who
 holds it (1-64 characters from ``[A-Za-z0-9_.:@-]``); several keys may share a
 principal (key rotation). Blank lines and ``#`` comments are ignored. Clients
 send the key as call metadata ``x-api-key``. Keys are kept only as SHA-256

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 import numpy as np
 
@@ -206,10 +206,3 @@ class TurnBatcher:
             )
             for i in range(len(turns))
         ]
-
-
-def describe_key(key: Any) -> str:
-    """A short label for metrics and logs."""
-    if isinstance(key, TurnKey):
-        return f"{key.model}:{key.game}"
-    return str(key)
