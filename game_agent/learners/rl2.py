@@ -7,7 +7,10 @@ column, so one network plays every board size), the rewards since that action
 and a flag saying an episode ended in between. Its hidden state is kept across
 the K episodes of a trial against one opponent and reset only when a new trial
 (a new player) begins, so whatever it learns about the player in episode 1 is
-still there in episode K. No gradient step happens at play time.
+still there in episode K. No gradient step happens at play time, and the
+learner never clears a player's memory on its own: a player who keeps playing
+past K episodes is still remembered (a new player starts from
+``initial_state``, exactly as a new trial does in training).
 
 Training treats the trial as the episode: GAE bootstraps across episode
 boundaries inside a trial (exploring early is paid for by exploiting later)
