@@ -265,7 +265,7 @@ def _report(
 ) -> None:
     rate = stats.decisions / elapsed if elapsed > 0 else math.nan
     if bar is not None:
-        bar.update(stats.decisions)
+        bar.update(min(stats.decisions, max(bar.total - bar.n, 0)))  # the last rollout overshoots
         bar.set_postfix(ret=f"{stats.mean_return:.3f}", refresh=False)
     if writer is not None:
         step = progress.decisions
