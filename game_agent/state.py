@@ -21,6 +21,7 @@ from safetensors.numpy import save as st_save
 from game_agent.errors import StateError
 
 FORMAT_VERSION = "1"
+HEADER_KEY = "game_agent.state"
 
 
 @dataclass
@@ -43,8 +44,10 @@ class AdaptationState:
             "spec": self.spec,
             "meta": json.dumps(self.meta, sort_keys=True),
         }
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.arrays.items()}
-        return st_save(arrays, metadata=header)
+        arrays = {k: np.ascontiguousarray(v) for k, v in sorted(self.arrays.items())}
+        # One metadata entry: safetensors writes several in no fixed order, and equal
+        # states must give equal bytes (stores and retries compare them).
+        return st_save(arrays, metadata={HEADER_KEY: json.dumps(header, sort_keys=True)})
 
     @classmethod
     def from_bytes(
@@ -83,6 +86,9 @@ def _read_header(data: bytes) -> dict[str, str]:
     length = int.from_bytes(data[:8], "little")
     header = json.loads(data[8 : 8 + length])
     metadata = header.get("__metadata__")
-    if not isinstance(metadata, dict):
+    if not isinstance(metadata, dict) or HEADER_KEY not in metadata:
         raise ValueError("missing metadata header")
-    return metadata
+    fields = json.loads(metadata[HEADER_KEY])
+    if not isinstance(fields, dict):
+        raise ValueError("metadata header is not an object")
+    return fields
