@@ -4,6 +4,7 @@
     game-agent train --game connect_n --algo multitask --steps 200000 --out runs/c4_mt
     game-agent train --game matrix --algo rl2 --resume runs/matrix_rl2 --steps 2000000
     game-agent train --config configs/matrix_maml.toml --out runs/matrix_maml
+    game-agent train --env pettingzoo.classic.tictactoe_v3:env --algo rl2 --steps 20000
 
 ``game_agent/cli.py`` (the composition root) calls :func:`add_train_arguments`
 to build the subcommand and :func:`run_train` to run it. Without ``--config``
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from pathlib import Path
 
 from game_agent.config import TrainConfig, load_train_config
@@ -32,6 +34,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``train`` subcommand's options."""
     parser.add_argument(
         "--game", metavar="FAMILY", help="game family to train on (or `game` in the config)"
+    )
+    parser.add_argument(
+        "--env",
+        metavar="MODULE:FN",
+        help="train on your own PettingZoo env instead of a built-in family: an import path "
+        "'package.module:env_fn' returning an AEC or Parallel env with action masks",
     )
     parser.add_argument(
         "--algo", choices=list_learners(), help="meta-learner to train (or `algo` in the config)"
@@ -68,13 +76,22 @@ def default_threads() -> int:
 def resolve_config(args: argparse.Namespace) -> TrainConfig:
     """The config file (explicit or conventional) with the command-line overrides applied."""
     path = args.config
-    if path is None and args.game and args.algo:
-        conventional = CONFIG_DIR / f"{args.game}_{args.algo}.toml"
+    env = getattr(args, "env", None)
+    if env and args.game not in (None, "pettingzoo"):
+        raise ConfigError("--env trains the 'pettingzoo' adapter family; drop --game")
+    game = "pettingzoo" if env else args.game
+    if path is None and game and args.algo:
+        conventional = CONFIG_DIR / f"{game}_{args.algo}.toml"
         path = conventional if conventional.is_file() else None
     config = load_train_config(path) if path is not None else TrainConfig()
     if path is not None:
         log.info("config: %s", path)
-    config = config.with_overrides(game=args.game, algo=args.algo, steps=args.steps, seed=args.seed)
+    if env and os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # like `python -m`: your module in this folder imports
+    variants = (f"pettingzoo(env={env})",) if env else None
+    config = config.with_overrides(
+        game=game, algo=args.algo, steps=args.steps, seed=args.seed, variants=variants
+    )
     if not config.game or not config.algo:
         raise ConfigError(
             "name the game and the learner: --game and --algo, or a --config with both"
