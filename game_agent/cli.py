@@ -59,6 +59,12 @@ COMMANDS: dict[str, Command] = {
             "server.cli:run_serve",
         ),
         Command(
+            "export",
+            "export a trained policy to ONNX for in-engine inference without a server",
+            "game_agent.export:add_export_arguments",
+            "game_agent.export:run_export",
+        ),
+        Command(
             "play",
             "play an agent (served, local or scripted) in a pygame window",
             "clients.play_cli:add_arguments",
