@@ -139,11 +139,18 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
     return Checkpoint(learner, meta, progress, distribution, meta["rng"].get("sampler"), path)
 
 
-def load(path: str | Path) -> Any:
-    """The learner stored at ``path``, ready to ``act`` (see :func:`load_checkpoint`)."""
+def load(path: str | Path, *, safety: bool = True) -> Any:
+    """The learner stored at ``path``, ready to ``act`` (see :func:`load_checkpoint`).
+
+    A ``safety.json`` beside ``meta.json`` wraps it in
+    :class:`~game_agent.learners.safe.SafeLearner`; ``safety=False`` returns the
+    adaptive learner alone (to measure what the wrapper costs).
+    """
+    from game_agent.learners.safe import with_safety
+
     learner = load_checkpoint(path).learner
     learner.policy.eval()
-    return learner
+    return with_safety(learner, path) if safety else learner
 
 
 def _read_meta(file: Path) -> dict[str, Any]:

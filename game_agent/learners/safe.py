@@ -1,0 +1,407 @@
+"""SafeLearner: an adaptive policy that falls back to the equilibrium before it can be farmed.
+
+An adaptive agent is exploitable by construction: it follows what it believes
+about the player, and a player who knows that (the held-out ``adv_*`` matrix
+styles, poker's ``adaptive_exploiter``) can feed it a pattern and punish the
+exploit. :class:`SafeLearner` wraps any learner in a conservative switch, in the
+spirit of GSCU (Fu et al., ICML 2022) and safe opponent exploitation (Ganzfried
+& Sandholm, 2015): it plays the adaptive policy while what it has won or lost
+stays within an explicit loss budget of the equilibrium, and the family's
+equilibrium policy once it does not.
+
+Accounting, per player (one AdaptationState, so it spans every episode the
+player plays). A *unit* is a matrix round or a poker hand. v_t is the reward
+the fallback guarantees in unit t (:mod:`game_agent.learners.safe_guards`:
+the game value for zero-sum matrix variants and Kuhn, per seat; the security
+level in general-sum matrix variants) and g_t is what the played policy earned:
+
+- matrix: the *expected* reward of the mixture actually played against the
+  move the opponent actually made (shown in the next observation),
+  ``p_t . A[:, o_t]``; the last round of a match, whose opponent move is never
+  shown, counts its realised reward. Our own sampling is independent of the
+  opponent's simultaneous move, so ``E[realised - g_t] = 0`` and the
+  accounting merely drops our own dice from the variance;
+- poker: the realised reward of the hand.
+
+The deficit is ``D_t = sum_{s <= t} (v_s - g_s)``. Before each decision:
+
+1. adaptive mode, ``D > tau``: switch to the fallback (tau starts at ``budget``);
+2. fallback mode, matrix only: the adaptive policy keeps acting in the shadow
+   and its counterfactual gain ``C = sum (q_s . A[:, o_s] - v_s)`` since the
+   switch (q_s: its mixture) is tracked; once ``C >= hysteresis`` and fewer
+   than ``switch_backs`` switch-backs were used, it plays again with a fresh
+   stint budget: ``tau = D + stint_budget``.
+
+The base learner observes every turn (rewards and episode ends), and when the
+fallback's move was played it is told so (RL2's previous-action input, MAML's
+recorded action), so it keeps adapting to the player while benched.
+
+Worst-case bound. Let Delta = max_t (v_t - min payoff of unit t), the most a
+unit can lose against v. Adaptive stint 0 runs while ``D <= budget``, so its
+units add at most ``budget + Delta`` to D; stint k >= 1 starts at D = tau - b
+(b = ``stint_budget``) and adds at most ``b + Delta``. Fallback units add
+``v_t - g_t``, whose conditional expectation is <= 0 (the fallback guarantees
+v_t against any move; in matrix games with the expected accounting it is <= 0
+outright, except in a match's last round). The mode of unit t is fixed before
+unit t is played, so by linearity of expectation, over any number T of units
+and against *any* opponent, adaptive or not::
+
+    E[sum_t (v_t - r_t)]  <=  budget + Delta + S * (stint_budget + Delta)
+
+with S = ``switch_backs`` (0 in poker). The mean reward per unit is therefore
+at least ``v - (budget + Delta + S (stint_budget + Delta)) / T``. For RPS
+(rewards in [-1, 1], v = 0, Delta = 1) with the defaults (0.25, 1 switch-back,
+0.25) that is 2.5 per player, 0.05 per round over a 50-round match; for
+standard Kuhn (Delta = 2 - 1/18 for player_0) with budget 0.5 it is 2.44
+chips per player, under 0.05 per hand after 50 hands. Hysteresis is what
+stops farming: the opponent cannot trigger switch-backs at will, only by
+letting the shadow policy win ``hysteresis`` in expectation, and S bounds how
+often that can be paid for. The price is paid against exploitable players:
+an adaptive policy that loses more than the budget while still learning about
+the player is benched, and in poker (no counterfactual) stays benched.
+
+Checkpoints: a ``safety.json`` beside ``meta.json`` (:func:`write_safety_file`)
+makes :func:`game_agent.checkpoint.load` return the wrapped learner, so the
+server and ``play --local`` serve the safe agent without knowing it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from game_agent.errors import CheckpointError, ConfigError, IncompatibleGameError, StateError
+from game_agent.learner import Decision, EpisodeOutcome, Learner
+from game_agent.learners.safe_guards import UNIT, MatrixGuard, PokerGuard, make_guard
+from game_agent.state import AdaptationState
+from games import GameSpec, parse_spec
+
+SAFETY_FILE = "safety.json"
+SAFETY_FORMAT = "game-agent-safety/1"
+BASE, SAFE = "base.", "safe."
+ADAPTIVE, FALLBACK = 0, 1
+
+_SCALARS = {
+    "deficit": np.float64,
+    "threshold": np.float64,
+    "counterfactual": np.float64,
+    "pending": np.float64,
+    "unit_value": np.float64,
+    "mode": np.int64,
+    "switch_backs": np.int64,
+    "units": np.int64,
+    "fallback_decisions": np.int64,
+    "open": np.int64,
+}
+"""Per-player counters, each a (1,) array named ``safe.<name>`` in the state."""
+
+
+@dataclass(frozen=True)
+class SafetyConfig:
+    """How much the adaptive policy may lose before the equilibrium takes over."""
+
+    budget: float = 0.25
+    """Deficit (reward units: normalised payoffs in matrix games, chips in poker) below the
+    equilibrium value the adaptive policy may run up before the fallback plays."""
+    switch_backs: int = 1
+    """How often the adaptive policy may return after a fallback (matrix games only)."""
+    stint_budget: float = 0.25
+    """Further deficit each switch-back may run up before the fallback plays again."""
+    hysteresis: float = 2.0
+    """Counterfactual gain over v the benched adaptive policy must show before it returns."""
+    seed: int = 0
+    """Seeds the fallback's sampling."""
+
+    def __post_init__(self) -> None:
+        for name in ("budget", "stint_budget", "hysteresis"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and np.isfinite(value) and value >= 0):
+                raise ConfigError(f"safety {name} must be a finite number >= 0, got {value!r}")
+        if not isinstance(self.switch_backs, int) or self.switch_backs < 0:
+            raise ConfigError(
+                f"safety switch_backs must be a count >= 0, got {self.switch_backs!r}"
+            )
+        if not isinstance(self.seed, int):
+            raise ConfigError(f"safety seed must be an integer, got {self.seed!r}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SafetyConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ConfigError(f"unknown safety setting(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+    def worst_case_deficit(self, max_loss: float, counterfactual: bool = True) -> float:
+        """The bound of the module docstring on the expected total shortfall below v."""
+        switch_backs = self.switch_backs if counterfactual else 0
+        return self.budget + max_loss + switch_backs * (self.stint_budget + max_loss)
+
+
+class SafeLearner:
+    """Any learner behind the conservative switch of the module docstring."""
+
+    def __init__(self, base: Learner, config: SafetyConfig | None = None):
+        self.base = base
+        self.config = config or SafetyConfig()
+        self.name = f"safe_{base.name}"
+        self._guards: dict[str, MatrixGuard | PokerGuard] = {}
+
+    # The wrapped learner's network, layout and description stay reachable (eval, export).
+    @property
+    def layout(self) -> Any:
+        return self.base.layout  # type: ignore[attr-defined]
+
+    @property
+    def policy(self) -> Any:
+        return self.base.policy  # type: ignore[attr-defined]
+
+    def describe(self) -> dict[str, Any]:
+        return {**self.base.describe(), "safety": asdict(self.config)}  # type: ignore[attr-defined]
+
+    def supports(self, spec: GameSpec | str) -> bool:
+        try:
+            spec = parse_spec(spec)
+        except ValueError:
+            return False
+        return spec.family in UNIT and bool(self.base.supports(spec))
+
+    def guard(self, spec: GameSpec | str) -> MatrixGuard | PokerGuard:
+        spec = parse_spec(spec)
+        if spec.name not in self._guards:
+            guard = make_guard(spec, self.config.seed)
+            if guard is None:
+                raise IncompatibleGameError(
+                    f"the safety wrapper protects {sorted(UNIT)} only, not {spec.family}"
+                )
+            self._guards[spec.name] = guard
+        return self._guards[spec.name]
+
+    def initial_state(self, spec: GameSpec | str) -> AdaptationState:
+        spec = parse_spec(spec)
+        self.guard(spec)
+        base = self.base.initial_state(spec)
+        counters = {name: np.zeros(1, dtype=kind) for name, kind in _SCALARS.items()}
+        counters["threshold"][0] = self.config.budget
+        counters["played_probs"] = np.zeros(spec.num_actions, dtype=np.float32)
+        counters["shadow_probs"] = np.zeros(spec.num_actions, dtype=np.float32)
+        return self._wrap(base, counters)
+
+    # ------------------------------------------------------------------ protocol
+
+    def act(
+        self,
+        states: Sequence[AdaptationState],
+        obs: np.ndarray,
+        masks: np.ndarray,
+        *,
+        greedy: bool = False,
+    ) -> tuple[Decision, list[AdaptationState]]:
+        """The adaptive move, or the fallback's where the budget is spent.
+
+        ``greedy`` applies to the adaptive policy only: a deterministic equilibrium
+        would be exploitable, so the fallback always samples its mixture.
+        """
+        bases, counters = self._unwrap_all(states)
+        guard = self.guard(states[0].spec)
+        obs = np.asarray(obs, dtype=np.float32)
+        masks = np.asarray(masks).astype(bool)
+        decision, new_bases = self.base.act(bases, obs, masks, greedy=greedy)
+        protected = guard.protected(obs)
+        if isinstance(guard, MatrixGuard):
+            self._settle_rounds(guard, obs, counters)
+        else:
+            self._open_hands(guard, obs, counters)
+        for c, safe in zip(counters, protected, strict=True):
+            if safe:
+                self._switch(c, shadow=guard.counterfactual)
+        benched = np.array([c["mode"][0] == FALLBACK for c in counters]) & protected
+        actions = decision.actions.copy()
+        probs = decision.probs.copy()
+        if benched.any():
+            rows = np.flatnonzero(benched)
+            actions[rows], probs[rows] = guard.fallback(obs[rows], masks[rows])
+            for i in rows:
+                new_bases[i] = _record_played(new_bases[i], bases[i], int(actions[i]))
+                counters[i]["fallback_decisions"][0] += 1
+        if isinstance(guard, MatrixGuard):
+            values = guard.value(obs)
+            for i, c in enumerate(counters):
+                c["played_probs"] = probs[i].astype(np.float32)
+                c["shadow_probs"] = decision.probs[i].astype(np.float32)
+                c["unit_value"][0] = values[i]
+                c["open"][0] = 1
+        new_states = [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
+        return Decision(actions, probs.astype(np.float32), decision.values), new_states
+
+    def observe(
+        self, states: Sequence[AdaptationState], rewards: np.ndarray, dones: np.ndarray
+    ) -> list[AdaptationState]:
+        if not len(states):
+            return []
+        bases, counters = self._unwrap_all(states)
+        new_bases = self.base.observe(bases, rewards, dones)
+        rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
+        dones = np.asarray(dones, dtype=bool).reshape(-1)
+        protected = self._is_protected(states[0].spec, counters)
+        for c, reward, done, safe in zip(counters, rewards, dones, protected, strict=True):
+            c["pending"][0] += reward
+            if done:
+                _close_unit(c, count=safe)
+        return [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
+
+    def end_episode(self, state: AdaptationState, outcome: EpisodeOutcome) -> AdaptationState:
+        [base], [counters] = self._unwrap_all([state])
+        if counters["open"][0]:
+            _close_unit(counters, count=bool(self._is_protected(state.spec, [counters])[0]))
+        return self._wrap(self.base.end_episode(base, outcome), counters)
+
+    # ---------------------------------------------------------------- accounting
+
+    def _settle_rounds(self, guard: MatrixGuard, obs: np.ndarray, counters: list[dict]) -> None:
+        """Account the round just revealed: expected reward of the played and shadow mixtures."""
+        their = guard.their_last_move(obs)
+        payoff = guard.payoffs(obs)
+        for i, c in enumerate(counters):
+            if not c["open"][0]:
+                continue
+            if their[i] < 0:  # nothing shown: count what was actually received
+                _close_unit(c, count=True)
+                continue
+            column = payoff[i, :, their[i]]
+            v = c["unit_value"][0]
+            c["deficit"][0] += v - float(c["played_probs"] @ column)
+            if c["mode"][0] == FALLBACK:
+                c["counterfactual"][0] += float(c["shadow_probs"] @ column) - v
+            c["units"][0] += 1
+            c["pending"][0] = 0.0
+            c["open"][0] = 0
+
+    @staticmethod
+    def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[dict]) -> None:
+        """A hand's reference value is fixed by the seat at its first decision."""
+        values = guard.value(obs)
+        for i, c in enumerate(counters):
+            if not c["open"][0]:
+                c["unit_value"][0] = values[i]
+                c["open"][0] = 1
+
+    def _switch(self, c: dict[str, np.ndarray], shadow: bool) -> None:
+        if c["mode"][0] == ADAPTIVE and c["deficit"][0] > c["threshold"][0]:
+            c["mode"][0] = FALLBACK
+            c["counterfactual"][0] = 0.0
+        elif (
+            shadow
+            and c["mode"][0] == FALLBACK
+            and c["switch_backs"][0] < self.config.switch_backs
+            and c["counterfactual"][0] >= self.config.hysteresis
+        ):
+            c["mode"][0] = ADAPTIVE
+            c["switch_backs"][0] += 1
+            c["threshold"][0] = c["deficit"][0] + self.config.stint_budget
+            c["counterfactual"][0] = 0.0
+
+    def _is_protected(self, spec: str, counters: list[dict]) -> np.ndarray:
+        guard = self.guard(spec)
+        if isinstance(guard, PokerGuard):
+            return np.full(len(counters), guard.is_kuhn)
+        return np.ones(len(counters), dtype=bool)
+
+    # ------------------------------------------------------------------- states
+
+    def _wrap(self, base: AdaptationState, counters: dict[str, np.ndarray]) -> AdaptationState:
+        arrays = {BASE + k: v for k, v in base.arrays.items()}
+        arrays.update({SAFE + k: np.asarray(v) for k, v in counters.items()})
+        meta = {"base": base.meta, "base_learner": base.learner}
+        return AdaptationState(self.name, base.spec, arrays, meta)
+
+    def _unwrap_all(
+        self, states: Sequence[AdaptationState]
+    ) -> tuple[list[AdaptationState], list[dict[str, np.ndarray]]]:
+        if not states:
+            raise StateError("act needs at least one player state")
+        bases, counters = [], []
+        for state in states:
+            if state.learner != self.name:
+                raise StateError(f"state belongs to learner {state.learner!r}, not {self.name!r}")
+            missing = [k for k in _SCALARS if SAFE + k not in state.arrays]
+            if missing or not isinstance(state.meta.get("base"), dict):
+                raise StateError(f"{self.name} state lacks its safety counters {missing}")
+            arrays = {
+                k[len(BASE) :]: v.copy() for k, v in state.arrays.items() if k.startswith(BASE)
+            }
+            bases.append(AdaptationState(self.base.name, state.spec, arrays, state.meta["base"]))
+            counters.append(
+                {
+                    k[len(SAFE) :]: np.array(v, copy=True)
+                    for k, v in state.arrays.items()
+                    if k.startswith(SAFE)
+                }
+            )
+        return bases, counters
+
+
+def _close_unit(c: dict[str, np.ndarray], count: bool) -> None:
+    """Count a unit at its realised reward (a poker hand; a match's unrevealed last round)."""
+    if count:
+        c["deficit"][0] += c["unit_value"][0] - c["pending"][0]
+        c["units"][0] += 1
+    c["pending"][0] = 0.0
+    c["open"][0] = 0
+
+
+def _record_played(state: AdaptationState, before: AdaptationState, action: int) -> AdaptationState:
+    """Tell the base learner which move was really played (it chose another one).
+
+    RL2 and the multi-task baseline feed ``prev_action`` to the network; MAML
+    records each decision's action in ``pending.action`` for its next inner loop
+    (only while it still adapts, hence the comparison with the state ``before``).
+    """
+    if "prev_action" in state.arrays:
+        state.arrays["prev_action"] = np.array([action], dtype=np.int64)
+    pending = state.arrays.get("pending.action")
+    earlier = before.arrays.get("pending.action")
+    if pending is not None and earlier is not None and len(pending) > len(earlier):
+        pending = pending.copy()
+        pending[-1] = action
+        state.arrays["pending.action"] = pending
+    return state
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+def write_safety_file(checkpoint: str | Path, config: SafetyConfig) -> Path:
+    """Enable the wrapper for a checkpoint directory: ``load`` returns a SafeLearner."""
+    path = Path(checkpoint) / SAFETY_FILE
+    payload = {"format": SAFETY_FORMAT, "safety": asdict(config)}
+    path.write_text(json.dumps(payload, indent=1, sort_keys=True) + "\n")
+    return path
+
+
+def read_safety_file(checkpoint: str | Path) -> SafetyConfig | None:
+    """The checkpoint's safety settings, or None when it has no ``safety.json``."""
+    directory = Path(checkpoint)
+    if directory.name == "meta.json":
+        directory = directory.parent
+    path = directory / SAFETY_FILE
+    if not path.is_file():
+        return None
+    try:
+        payload = json.loads(path.read_text())
+        if payload.get("format") != SAFETY_FORMAT:
+            raise ValueError(f"format is {payload.get('format')!r}, not {SAFETY_FORMAT!r}")
+        return SafetyConfig.from_dict(dict(payload["safety"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path} is not a valid safety file: {exc}") from None
+
+
+def with_safety(learner: Any, checkpoint: str | Path) -> Any:
+    """``learner`` wrapped as the checkpoint's ``safety.json`` says (unchanged without one)."""
+    config = read_safety_file(checkpoint)
+    return learner if config is None else SafeLearner(learner, config)
