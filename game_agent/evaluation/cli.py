@@ -35,6 +35,12 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-tasks", type=int, default=None, help="only the first N tasks")
     parser.add_argument("--greedy", action="store_true", help="agents play their likeliest move")
     parser.add_argument(
+        "--compare-unwrapped",
+        action="store_true",
+        help="also evaluate the adaptive learner inside each safety-wrapped checkpoint on its "
+        "own, to show what the safety wrapper costs and buys",
+    )
+    parser.add_argument(
         "--gap-at",
         type=int,
         nargs="*",
@@ -55,6 +61,7 @@ def run_eval(args: argparse.Namespace) -> int:
     )
     from game_agent.evaluation.recovery import switching_recovery
     from game_agent.evaluation.report import write_report
+    from game_agent.learners.safe import SafeLearner
 
     learners = {}
     sources = {}
@@ -62,6 +69,9 @@ def run_eval(args: argparse.Namespace) -> int:
         learner = load(path)
         name = _unique_name(learner.name, learners)
         learners[name], sources[name] = learner, str(path)
+        if args.compare_unwrapped and isinstance(learner, SafeLearner):
+            name = _unique_name(learner.base.name, learners)
+            learners[name], sources[name] = learner.base, f"{path} without its safety wrapper"
     families = {learner.layout.family for learner in learners.values()}
     if len(families) != 1:
         raise ConfigError(f"all checkpoints must play one family; got {sorted(families)}")

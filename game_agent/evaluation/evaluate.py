@@ -146,32 +146,59 @@ def evaluate_family(config: EvalConfig, agents: FamilyEvaluation) -> dict[str, A
     return section
 
 
-def worst_case(agent: AgentCurves, family: str) -> dict[str, Any]:
-    """The task where the agent earned least, beside the game's equilibrium value.
+ADVERSARIAL_STYLES = {
+    "matrix": ("adv_freq_br", "adv_last_br2", "adv_reverse_cycle", "echo2"),
+    "poker": ("adaptive_exploiter",),
+}
+"""Held-out styles built to punish an agent that adapts naively (the safety measurement)."""
 
-    Per round on the round axis (matrix matches), per episode otherwise (a poker hand).
+
+def worst_case(agent: AgentCurves, family: str) -> dict[str, Any]:
+    """Where the agent fared worst, beside the game's equilibrium value (per round or hand).
+
+    The headline entry is the task with the largest shortfall below the equilibrium
+    value (level - equilibrium; the lowest level where no value is known), with the
+    same read per seat and over the adversarial styles alone. The level is the mean
+    reward per round on the round axis (matrix matches), per episode otherwise.
     """
     by_round = family in ROUND_AXIS_FAMILIES
-    levels = []
-    for task in agent.tasks:
-        results = task.results
-        if by_round:
-            decisions = max(1, int(np.sum(~np.isnan(results.step_rewards))))
-            levels.append(float(results.returns.sum() / decisions))
-        else:
-            levels.append(float(results.returns.mean()))
-    worst = int(np.argmin(levels))
-    task = agent.tasks[worst]
+    rows = [_task_level(task, by_round) for task in agent.tasks]
+    section = _worst_of(rows)
+    section["per_seat"] = {
+        str(seat): _worst_of([r for r in rows if r["seat"] == seat])
+        for seat in sorted({r["seat"] for r in rows})
+    }
+    adversarial = [r for r in rows if r["opponent"] in ADVERSARIAL_STYLES.get(family, ())]
+    section["adversarial"] = _worst_of(adversarial) if adversarial else None
+    return section
+
+
+def _task_level(task: TaskOutcome, by_round: bool) -> dict[str, Any]:
+    results = task.results
+    if by_round:
+        decisions = max(1, int(np.sum(~np.isnan(results.step_rewards))))
+        level = float(results.returns.sum() / decisions)
+    else:
+        level = float(results.returns.mean())
     eq = equilibrium_value(task.variant, task.seat)
     if eq is not None and by_round:
-        eq = eq / max(1, int(np.sum(~np.isnan(task.results.step_rewards[0, 0]))))
+        eq = eq / max(1, int(np.sum(~np.isnan(results.step_rewards[0, 0]))))
     return {
         "opponent": task.opponent,
         "variant": task.variant,
         "seat": task.seat,
-        "reward_per_step": levels[worst],
+        "reward_per_step": level,
         "equilibrium_value": eq,
+        "shortfall": None if eq is None else level - eq,
     }
+
+
+def _worst_of(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The row with the largest shortfall below equilibrium (else the lowest level)."""
+    known = [r for r in rows if r["shortfall"] is not None]
+    if known:
+        return dict(min(known, key=lambda r: r["shortfall"]))
+    return dict(min(rows, key=lambda r: r["reward_per_step"]))
 
 
 def build_report(config: EvalConfig, section: dict[str, Any], sources: dict[str, str]) -> dict:

@@ -183,6 +183,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             lines += _recovery_lines(section["recovery"])
         if section.get("worst_case"):
             lines += _worst_case_lines(section["worst_case"])
+            lines += _trade_off_lines(section)
     return "\n".join(lines) + "\n"
 
 
@@ -235,14 +236,47 @@ def _worst_case_lines(worst: dict[str, Any]) -> list[str]:
     lines = [
         "### Worst case (exploitability)",
         "",
-        "| agent | worst opponent | mean reward per round/hand | equilibrium value |",
-        "|---|---|---|---|",
+        "Reward per round/hand on the task furthest below the equilibrium value "
+        "(shortfall = reward - equilibrium), over every held-out opponent, per seat, "
+        "and over the adversarial styles alone.",
+        "",
+        "| agent | over | worst opponent (variant, seat) | reward | equilibrium | shortfall |",
+        "|---|---|---|---|---|---|",
     ]
     for name, entry in worst.items():
-        lines.append(
-            f"| {name} | {entry['opponent']} | {_fmt(entry['reward_per_step'])} | "
-            f"{_fmt(entry.get('equilibrium_value'))} |"
-        )
+        reads = [("all", entry)]
+        reads += [(f"seat {seat}", e) for seat, e in entry.get("per_seat", {}).items()]
+        if entry.get("adversarial"):
+            reads.append(("adversaries", entry["adversarial"]))
+        for label, e in reads:
+            lines.append(
+                f"| {name} | {label} | {e['opponent']} ({e['variant']}, {e['seat']}) | "
+                f"{_fmt(e['reward_per_step'])} | {_fmt(e.get('equilibrium_value'))} | "
+                f"{_fmt(e.get('shortfall'))} |"
+            )
+    return [*lines, ""]
+
+
+def _trade_off_lines(section: dict[str, Any]) -> list[str]:
+    """Gap closed beside the worst shortfall, per learner: what adapting buys and risks."""
+    gaps, worst = section.get("gap_closed", {}), section.get("worst_case", {})
+    names = [name for name in gaps if name in worst]
+    if not names:
+        return []
+    ks = sorted({k for name in names for k in gaps[name]}, key=lambda s: int(s[2:]))
+    lines = [
+        "### Adaptation vs safety trade-off",
+        "",
+        "| agent | "
+        + " | ".join(f"gap closed {k}" for k in ks)
+        + " | worst shortfall | worst shortfall vs adversaries |",
+        "|---" * (len(ks) + 3) + "|",
+    ]
+    for name in names:
+        adversarial = worst[name].get("adversarial") or {}
+        cells = [_fmt(gaps[name].get(k)) for k in ks]
+        cells += [_fmt(worst[name].get("shortfall")), _fmt(adversarial.get("shortfall"))]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

@@ -19,6 +19,7 @@ from game_agent.evaluation.stats import gap_closed, mean_interval, rate_interval
 from game_agent.learner import Decision, EpisodeOutcome
 from game_agent.state import AdaptationState
 from games.matrix.best_response import best_response_value
+from games.matrix.payoffs import ObsLayout
 from games.opponents.base import first_legal, random_legal
 
 
@@ -141,7 +142,11 @@ def test_report_has_every_field(tmp_path):
     assert {"mean", "ci95_low", "ci95_high", "n"} <= set(curve[0]["win_rate"])
     assert set(family["gap_closed"]["uniform"]) == {"k=1", "k=3", "k=10"}
     assert family["worst_case"]["uniform"]["equilibrium_value"] is not None
-    assert (tmp_path / "report.md").read_text().startswith("# Evaluation report")
+    assert {"per_seat", "adversarial", "shortfall"} <= set(family["worst_case"]["uniform"])
+    markdown = (tmp_path / "report.md").read_text()
+    assert markdown.startswith("# Evaluation report")
+    assert "### Adaptation vs safety trade-off" in markdown
+    assert "| uniform | " in markdown.split("### Adaptation vs safety trade-off")[1]
     assert (tmp_path / "matrix_adaptation.png").stat().st_size > 1000
 
 
@@ -180,3 +185,46 @@ def test_switching_recovery_runs_and_aligns_on_the_switch():
     report = switching_recovery(learner, "matrix(name=rps)", trials=8, seed=0)
     assert len(report["aligned_reward"]) == len(report["offsets"]) == 22
     assert report["offsets"][0] == -10
+
+
+def _repeat_believer(obs, masks):
+    """Best response to the opponent's last move in a 3-action game (rock in round 1)."""
+    layout = ObsLayout(3)
+    mine, _ = layout.matrices(obs)
+    last = layout.recent_rounds(obs)[:, 0, 1]
+    values = np.einsum("bij,bj->bi", mine, np.eye(5)[np.clip(last, 0, None)])
+    best = np.where(masks, values, -np.inf).argmax(axis=1)
+    return np.where(last >= 0, best, 0).astype(np.int64)
+
+
+def test_worst_case_reads_the_largest_shortfall_overall_per_seat_and_over_adversaries():
+    from game_agent.evaluation.evaluate import play_agent, worst_case
+    from game_agent.tasks import Task
+
+    biased = games.parse_spec("matrix(name=biased_rps,bias=3.0,rounds=20)")
+    stag = games.parse_spec("matrix(name=stag_hunt,rounds=20)")
+    tasks = [
+        Task(biased, "adv_last_br2", 0),
+        Task(biased, "win_shift", 1),
+        Task(stag, "adv_freq_br", 1),
+        Task(biased, "echo2", 1),
+    ]
+    config = EvalConfig(family="matrix", trials=8, episodes=1)
+    curves = play_agent("naive", PolicyLearner("naive", _repeat_believer), tasks, config)
+    # independently: mean reward per round of each task, minus the per-round equilibrium
+    levels = [float(np.nanmean(t.results.step_rewards)) for t in curves.tasks]
+    equilibria = [0.0, 0.0, games.matrix.equilibrium_payoff(stag, 1), 0.0]
+    shortfalls = np.array(levels) - np.array(equilibria)
+    worst = worst_case(curves, "matrix")
+    assert worst["opponent"] == "adv_last_br2"  # it beats the believer every round
+    assert worst["reward_per_step"] == pytest.approx(levels[0])
+    assert worst["shortfall"] == pytest.approx(shortfalls[0])
+    assert worst["shortfall"] < -0.3  # a third of a win lost per round, at the least
+    seat1 = int(np.argmin(shortfalls[1:])) + 1
+    assert worst["per_seat"]["1"]["opponent"] == tasks[seat1].opponent
+    assert worst["per_seat"]["1"]["shortfall"] == pytest.approx(shortfalls[seat1])
+    assert worst["per_seat"]["1"]["equilibrium_value"] == pytest.approx(equilibria[seat1])
+    adversarial = [0, 2, 3]
+    expected = adversarial[int(np.argmin(shortfalls[adversarial]))]
+    assert worst["adversarial"]["opponent"] == tasks[expected].opponent
+    assert worst["adversarial"]["shortfall"] == pytest.approx(shortfalls[expected])
