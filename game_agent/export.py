@@ -386,9 +386,9 @@ def describe(
                 },
                 "after_each_call": "hidden_state = next_hidden_state, prev_action = the action "
                 "played, prev_reward = 0, prev_done = 0",
-                "on_reward": "prev_reward += reward",
-                "on_episode_end": "prev_reward += final reward, prev_done = 1 "
-                "(keep hidden_state: the memory spans episodes)",
+                "on_reward": "prev_reward += reward, once the agent has acted in the episode",
+                "on_episode_end": "if the agent acted in the episode: prev_reward += final "
+                "reward, prev_done = 1 (keep hidden_state: the memory spans episodes)",
             }
             if recurrent
             else None
