@@ -33,7 +33,14 @@ from game_agent.errors import ConfigError, IncompatibleGameError, StateError
 from game_agent.learner import Decision, EpisodeOutcome
 from game_agent.policies import ActorCritic, ObsLayout, PolicyInput
 from game_agent.ppo import compute_gae_sequence, explained_variance, normalize_advantages, ppo_loss
-from game_agent.rollout import GroupRollout, LocalSampler, Rollout, Sampler, SamplerConfig
+from game_agent.rollout import (
+    GroupRollout,
+    LocalSampler,
+    Rollout,
+    Sampler,
+    SamplerConfig,
+    merge_groups,
+)
 from game_agent.state import AdaptationState
 from game_agent.tasks import TaskDistribution
 from games import GameSpec, parse_spec
@@ -222,7 +229,7 @@ class PPOLearner:
     def update(self, rollout: Rollout) -> dict[str, float]:
         """PPO epochs over the rollout; returns mean loss terms and diagnostics."""
         config = self.config
-        batches = [self._prepare(group) for group in rollout.groups]
+        batches = [self._prepare(group) for group in self._merged(rollout.groups)]
         items = self._sequence_items(batches)
         if len(items) == 0:
             return {}
@@ -249,6 +256,13 @@ class PPOLearner:
             torch.cat([b.weights.flatten() for b in batches]),
         )
         return stats
+
+    def _merged(self, groups: list[GroupRollout]) -> list[GroupRollout]:
+        """Variants one forward pass can replay together, merged into one wide group each."""
+        by_key: dict[tuple[object, ...], list[GroupRollout]] = defaultdict(list)
+        for group in groups:
+            by_key[self.policy.forward_key(group.spec)].append(group)
+        return [merge_groups(same) for same in by_key.values()]
 
     def _sequence_length(self, steps: int) -> int:
         """Length of the sequences minibatches are made of (1: independent decisions)."""

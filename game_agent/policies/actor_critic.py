@@ -16,6 +16,7 @@ carries is computed by exactly the code that training replays.
 
 from __future__ import annotations
 
+import itertools
 from typing import NamedTuple
 
 import torch
@@ -31,6 +32,9 @@ from game_agent.policies.encoders import (
 )
 from game_agent.policies.layout import BOARD, ObsLayout, board_action_kind
 from games.spec import GameSpec
+
+_GRU_FLAGS = (True, 1, 0.0, False, False, False)
+"""torch.gru's has_biases, num_layers, dropout, train, bidirectional, batch_first."""
 
 
 class PolicyInput(NamedTuple):
@@ -96,6 +100,16 @@ class ActorCritic(nn.Module):
             self.core = nn.Sequential(orthogonal(nn.Linear(encoded, hidden_size)), nn.Tanh())
         self.critic = orthogonal(nn.Linear(hidden_size, 1), gain=1.0)
 
+    def forward_key(self, spec: GameSpec) -> tuple[object, ...]:
+        """Variants with equal keys can share one forward pass (stacked along the lanes).
+
+        A vector network never looks at the variant; a board network needs the same board
+        shape and action kind.
+        """
+        if self.layout.kind == BOARD:
+            return (tuple(spec.obs_shape), board_action_kind(spec))
+        return ()
+
     def initial_memory(self, n: int) -> Tensor:
         """Memory of ``n`` lanes that have seen nothing yet."""
         return torch.zeros(n, self.memory_size)
@@ -147,9 +161,19 @@ class ActorCritic(nn.Module):
     ) -> tuple[Tensor, Tensor]:
         extra = torch.stack([flat.prev_reward, flat.prev_done], dim=1).to(encoded.dtype)
         x = torch.cat([encoded, extra], dim=1).reshape(steps, lanes, -1)
-        keep = (~flat.trial_start).reshape(steps, lanes, 1).to(encoded.dtype)
+        starts = flat.trial_start.reshape(steps, lanes)
+        keep = (~starts).unsqueeze(-1).to(encoded.dtype)
+        # The GRU runs as torch's fused multi-step kernel (the same gates and weights as the
+        # cell, without a Python loop and per-step autograd nodes), restarted only at the
+        # steps where some lane begins a new trial and its memory must be zeroed.
+        bounds = [0, *(torch.nonzero(starts[1:].any(dim=1)).flatten() + 1).tolist(), steps]
+        weights = [self.gru.weight_ih, self.gru.weight_hh, self.gru.bias_ih, self.gru.bias_hh]
         outputs = []
-        for t in range(steps):
-            memory = self.gru(x[t], memory * keep[t])
-            outputs.append(memory)
-        return torch.stack(outputs).reshape(steps * lanes, -1), memory
+        for begin, end in itertools.pairwise(bounds):
+            hidden = (memory * keep[begin])[None]
+            # Flags: biases, one layer, no dropout, not training-mode dropout, one direction,
+            # time-major.
+            out, hidden = torch.gru(x[begin:end], hidden, weights, *_GRU_FLAGS)
+            outputs.append(out)
+            memory = hidden[0]
+        return torch.cat(outputs).reshape(steps * lanes, -1), memory

@@ -8,7 +8,7 @@ from game_agent.rollout.sampler import (
     Sampler,
     SamplerConfig,
 )
-from game_agent.rollout.storage import GroupRollout, RolloutStorage
+from game_agent.rollout.storage import GroupRollout, RolloutStorage, merge_groups
 
 __all__ = [
     "EpisodeStats",
@@ -19,4 +19,5 @@ __all__ = [
     "RolloutStorage",
     "Sampler",
     "SamplerConfig",
+    "merge_groups",
 ]

@@ -184,12 +184,14 @@ class _GroupRun:
         self.lanes = np.arange(n)
         self.seat = np.array([t.seat for t in tasks], dtype=np.int64)
         self.style = np.array([t.opponent for t in tasks], dtype=object)
-        self.slots: list[list[Opponent]] = []
-        """Opponent objects (one per non-learner seat) created for lanes that started a trial
-        together. Every trial gets fresh objects, whose rows no other trial ever touches, so a
-        style that learns across the games of a trial meets each new player knowing nothing."""
+        self.slots: dict[int, _Slot] = {}
+        """Opponent objects for lanes that started a trial together, by slot number. Every
+        trial gets fresh objects sized to its own lanes, so a style that learns across the
+        games of a trial meets each new player knowing nothing, and a step costs each object
+        only its own games, not the whole variant's batch."""
+        self.next_slot = 0
         self.slot_of = np.full(n, -1, dtype=np.int64)
-        """Index into ``slots`` of each lane's current opponents."""
+        """Slot number of each lane's current opponents."""
         self.kernel = make_kernel(spec)
         self.storage = RolloutStorage(spec, n, policy.memory_size)
         self.memory = np.zeros((n, policy.memory_size), dtype=np.float32)
@@ -279,20 +281,20 @@ class _GroupRun:
         actions[idx, seat] = chosen_np
 
     def _opponent_rows(self):
-        """(opponent, its lanes, the seat it plays in every lane) for opponents now in play."""
-        live = ~self.finished
-        for index, opponents in enumerate(self.slots):
-            rows = live & (self.slot_of == index)
-            if rows.any():
-                for offset, opponent in enumerate(opponents, start=1):
-                    yield opponent, rows, (self.seat + offset) % self.spec.num_agents
+        """(opponent, its lanes, which of them are in play, their seat) for live opponents."""
+        for number, slot in self.slots.items():
+            live = (self.slot_of[slot.lanes] == number) & ~self.finished[slot.lanes]
+            if not live.any():
+                continue
+            for opponent, seat in zip(slot.opponents, slot.seats, strict=True):
+                yield opponent, slot.lanes, live, seat
 
     def _opponent_moves(self, step: Step, actions: np.ndarray) -> None:
-        for opponent, rows, seat in self._opponent_rows():
-            mask = step.action_mask[self.lanes, seat] & rows[:, None]
-            chosen = opponent.act(step.obs[self.lanes, seat], mask)
-            moving = rows & step.acting[self.lanes, seat]
-            actions[self.lanes[moving], seat[moving]] = chosen[moving]
+        for opponent, lanes, live, seat in self._opponent_rows():
+            mask = step.action_mask[lanes, seat] & live[:, None]
+            chosen = opponent.act(step.obs[lanes, seat], mask)
+            moving = live & step.acting[lanes, seat]
+            actions[lanes[moving], seat[moving]] = chosen[moving]
 
     def _advance(self, result: Step) -> Step:
         live = ~self.finished
@@ -303,8 +305,8 @@ class _GroupRun:
         self.storage.add_rewards(after, rewards[after], after_episode=True)
         self.since_reward += rewards
         self.episode_return += rewards
-        for opponent, _, seat in self._opponent_rows():
-            opponent.observe(result.obs[self.lanes, seat])
+        for opponent, lanes, _, seat in self._opponent_rows():
+            opponent.observe(result.obs[lanes, seat])
         done = result.done & live
         if not done.any():
             return result
@@ -321,8 +323,8 @@ class _GroupRun:
         redeal = done & ~self.finished
         if not redeal.any():
             return result
-        for opponent, _, _ in self._opponent_rows():
-            opponent.reset_where(redeal)
+        for opponent, lanes, _, _ in self._opponent_rows():
+            opponent.reset_where(redeal[lanes])
         return self.kernel.reset_where(redeal)
 
     def _log_episodes(self, lanes: np.ndarray) -> None:
@@ -353,18 +355,29 @@ class _GroupRun:
         """Fresh, seeded opponent objects for ``lanes``, which start a trial now."""
         for style in sorted(set(self.style[lanes].tolist())):
             chosen = lanes[self.style[lanes] == style]
-            opponents = []
-            for _ in range(1, self.spec.num_agents):
+            opponents, seats = [], []
+            for offset in range(1, self.spec.num_agents):
                 seed = int(self.sampler.rng.integers(2**62))
                 opponent = make_opponent(self.spec, style, seed=seed)
-                opponent.reset(self.n)
+                opponent.reset(len(chosen))
                 opponents.append(opponent)
-            self.slot_of[chosen] = len(self.slots)
-            self.slots.append(opponents)
-        in_use = set(self.slot_of.tolist())
-        for index in range(len(self.slots)):
-            if index not in in_use:
-                self.slots[index] = []  # no lane plays these any more
+                seats.append((self.seat[chosen] + offset) % self.spec.num_agents)
+            self.slot_of[chosen] = self.next_slot
+            self.slots[self.next_slot] = _Slot(chosen, opponents, seats)
+            self.next_slot += 1
+        in_use = set(self.slot_of[~self.finished].tolist())
+        for number in [number for number in self.slots if number not in in_use]:
+            del self.slots[number]  # no lane plays these any more
+
+
+class _Slot(NamedTuple):
+    """The opponents of lanes that started a trial together, one object per other seat."""
+
+    lanes: np.ndarray
+    """(L,) the lanes, in the order of the objects' rows."""
+    opponents: list[Opponent]
+    seats: list[np.ndarray]
+    """Per object: (L,) the seat it plays in each of its lanes."""
 
 
 def _jsonable(value: Any) -> Any:

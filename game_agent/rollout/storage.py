@@ -146,3 +146,31 @@ class RolloutStorage:
         for name, array in self._data.items():
             extra = self._empty(name, rows - array.shape[0])
             self._data[name] = np.concatenate([array, extra], axis=0)
+
+
+def merge_groups(groups: list[GroupRollout]) -> GroupRollout:
+    """One rollout holding every lane of ``groups``, padded to the longest, side by side.
+
+    For variants one forward pass can serve together (the caller decides): replaying a
+    single wide batch costs far less than one pass per variant. The merged rollout is
+    labelled with the first group's spec. Padding is exactly what :meth:`RolloutStorage.finish`
+    pads with (zeros, episode and trial ends, ``valid`` False), so GAE and the loss ignore it.
+    """
+    if len(groups) == 1:
+        return groups[0]
+    steps = max(len(group.valid) for group in groups)
+    columns = {}
+    for name in GroupRollout._fields:
+        if name == "spec":
+            continue
+        parts = []
+        for group in groups:
+            array = getattr(group, name)
+            extra = steps - array.shape[0]
+            if extra:
+                fill = name in ("episode_end", "trial_end")
+                pad = np.full((extra, *array.shape[1:]), fill, dtype=array.dtype)
+                array = np.concatenate([array, pad])
+            parts.append(array)
+        columns[name] = np.concatenate(parts, axis=1)
+    return GroupRollout(spec=groups[0].spec, **columns)

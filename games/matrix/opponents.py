@@ -58,7 +58,7 @@ class MatchView(NamedTuple):
 
 def _back(history: np.ndarray, t: np.ndarray, k: int) -> np.ndarray:
     index = t - k
-    picked = np.take_along_axis(history, np.clip(index, 0, None)[:, None], axis=1)[:, 0]
+    picked = history[np.arange(len(history)), np.maximum(index, 0)]
     return np.where(index >= 0, picked, -1)
 
 
@@ -138,11 +138,12 @@ class MatrixOpponent(Opponent):
     def _remember(self, obs: np.ndarray, mask: np.ndarray) -> MatchView:
         t = np.clip(self.layout.rounds_played(obs, self.rounds), 0, self.rounds)
         recent = self.layout.recent_rounds(obs)
-        for k in range(self.layout.history):
-            index = t - 1 - k
-            rows = np.flatnonzero((index >= 0) & (recent[:, k, 0] >= 0))
-            self._mine[rows, index[rows]] = recent[rows, k, 0]
-            self._theirs[rows, index[rows]] = recent[rows, k, 1]
+        # Every shown round at once: round k back sits at t - 1 - k, a different cell per k.
+        index = t[:, None] - 1 - np.arange(self.layout.history)[None, :]
+        rows, back = np.nonzero((index >= 0) & (recent[:, :, 0] >= 0))
+        cells = index[rows, back]
+        self._mine[rows, cells] = recent[rows, back, 0]
+        self._theirs[rows, cells] = recent[rows, back, 1]
         my_payoff, their_payoff = self.layout.matrices(obs)
         return MatchView(self._mine, self._theirs, t, my_payoff, their_payoff, mask, self.num_legal)
 

@@ -138,12 +138,14 @@ def test_every_trial_meets_fresh_opponents(monkeypatch):
         def __init__(self, spec, name, seed):
             self.inner = real(spec, name, seed=seed)
             self.acted_rows: set[int] = set()
+            self.rows = 0
             self.resets = 0
             self.observed = 0
             created.append(self)
 
         def reset(self, n):
             self.resets += 1
+            self.rows = n
             self.inner.reset(n)
 
         def reset_where(self, which):
@@ -168,8 +170,7 @@ def test_every_trial_meets_fresh_opponents(monkeypatch):
     config = SamplerConfig(num_lanes=5, episodes_per_trial=1, trials_per_rollout=3)
     LocalSampler(dist, config, seed=0).collect(net)
     assert all(o.resets == 1 and o.observed > 0 for o in created)
-    per_lane = {
-        lane: [i for i, o in enumerate(created) if lane in o.acted_rows] for lane in range(5)
-    }
-    # Each lane's three trials were played by three different, fresh objects.
-    assert all(len(objects) == 3 for objects in per_lane.values())
+    # Objects are sized to the lanes that start a trial together and play every one of those
+    # rows: the 5 lanes x 3 trials were each played by a fresh row of a fresh object.
+    assert all(o.acted_rows == set(range(o.rows)) for o in created)
+    assert sum(o.rows for o in created) == 5 * 3
