@@ -51,6 +51,10 @@ Why it is built this way:
   boolean tensors.
 - MAML: the file holds the meta-learned initial weights. Adapting them to a
   player takes gradient steps, which need the server or ``game_agent`` in Python.
+- A checkpoint served with a ``safety.json`` (:mod:`game_agent.learners.safe`)
+  falls back to the equilibrium when the adaptive policy loses too much; that
+  switch is bookkeeping around the network, not part of it, so the file holds
+  the adaptive policy alone and the sidecar says so.
 """
 
 from __future__ import annotations
@@ -61,7 +65,7 @@ import logging
 import os
 import tempfile
 import warnings
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +75,7 @@ from torch import Tensor, nn
 
 from game_agent.checkpoint import MODEL_FILE, load_checkpoint
 from game_agent.errors import ConfigError, GameAgentError
+from game_agent.learners.safe import read_safety_file
 from game_agent.policies import ActorCritic, PolicyInput
 from game_agent.policies.layout import BOARD, board_action_kind
 from games import GameSpec, parse_spec
@@ -177,6 +182,18 @@ def export_onnx(
     out.parent.mkdir(parents=True, exist_ok=True)
     module = ExportedPolicy(policy, spec).eval()
     sidecar = describe(learner.name, policy, spec, loaded.meta, loaded.path, opset)
+    safety = read_safety_file(loaded.path)
+    if safety is not None:
+        log.warning(
+            "%s has a safety fallback; the ONNX graph holds the adaptive policy without it",
+            loaded.path,
+        )
+        sidecar["safety_fallback"] = {
+            "exported": False,
+            "settings": asdict(safety),
+            "note": "the served agent switches to the equilibrium after losing its budget; "
+            "this graph is the adaptive policy alone",
+        }
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         staged = staging / out.name
@@ -400,6 +417,7 @@ def describe(
             "trained_variants": list(meta.get("distribution", {}).get("variants", [])),
             "version": meta.get("versions", {}).get("game_agent", ""),
         },
+        "safety_fallback": None,
         "opset": opset,
         "docs": "docs/ENGINE_INTEGRATION.md",
     }

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from game_agent.learner import EpisodeOutcome
 from game_agent.learners.maml import MAMLConfig, MAMLLearner
 from game_agent.learners.multitask import MultitaskConfig, MultitaskLearner
 from game_agent.learners.rl2 import RL2Config, RL2Learner
+from game_agent.learners.safe import SafetyConfig, write_safety_file
 from game_agent.policies import layout_for
 from games import make_kernel, parse_spec
 from tests.clients.tiny_models import VARIANTS, tiny_distribution
@@ -341,6 +343,14 @@ def test_the_sidecar_describes_the_graph_it_sits_beside(checkpoints, tmp_path):
     assert sidecar["game"]["actions"][4] == {"index": 4, "name": "column 4"}
     assert sidecar["recurrent"]["hidden_size"] == SMALL["hidden_size"]
     assert json.loads(next(p.value for p in model.metadata_props)) == sidecar
+
+
+def test_a_safety_fallback_is_declared_not_exported(checkpoints, tmp_path):
+    checkpoint = shutil.copytree(checkpoints["rl2-matrix"], tmp_path / "safe")
+    write_safety_file(checkpoint, SafetyConfig(budget=0.5))
+    assert export(checkpoints["rl2-matrix"], tmp_path).sidecar["safety_fallback"] is None
+    fallback = export(checkpoint, tmp_path).sidecar["safety_fallback"]
+    assert fallback["exported"] is False and fallback["settings"]["budget"] == 0.5
 
 
 def test_vector_action_names_pad_spare_actions(checkpoints, tmp_path):
