@@ -33,6 +33,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, default=Path("reports/eval"), help="report folder")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tasks", type=int, default=None, help="only the first N tasks")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        metavar="SPEC",
+        help="evaluate only this variant of the split (repeat for several)",
+    )
     parser.add_argument("--greedy", action="store_true", help="agents play their likeliest move")
     parser.add_argument(
         "--compare-unwrapped",
@@ -104,6 +111,7 @@ def run_eval(args: argparse.Namespace) -> int:
         greedy=args.greedy,
         gap_ks=tuple(args.gap_at) if args.gap_at else default_ks,
         max_tasks=args.max_tasks,
+        variants=tuple(args.variant) if args.variant else None,
     )
     section = evaluate_family(
         config, FamilyEvaluation(learners, nonadaptive, extra, fallback_ceiling=fallback)

@@ -29,7 +29,7 @@ from game_agent.evaluation.report import (
 from game_agent.evaluation.runner import play_trials
 from game_agent.learner import Learner
 from game_agent.tasks import Task, TaskDistribution
-from games import best_response_value, equilibrium_value, make_opponent
+from games import best_response_value, equilibrium_value, make_opponent, parse_spec
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,8 @@ class EvalConfig:
     """Evaluate only the first N tasks of the split (for quick runs)."""
     seats: tuple[int, ...] | None = None
     """Learner seats to evaluate; default every seat."""
+    variants: tuple[str, ...] | None = None
+    """Evaluate only these variants (spec strings) instead of the split's; its opponents stay."""
 
 
 @dataclass
@@ -76,6 +78,22 @@ class FamilyEvaluation:
 def tasks_of(config: EvalConfig) -> list[Task]:
     """Every (variant, opponent, seat) of the split, in a fixed order."""
     dist = TaskDistribution(config.family, config.split, seed=config.seed, seats=config.seats)
+    if config.variants is not None:
+        offered = {spec.name for spec in dist.specs}
+        unknown = sorted({parse_spec(v).name for v in config.variants} - offered)
+        if unknown:
+            raise ConfigError(
+                f"variant(s) {unknown} are not in the {config.split} split of "
+                f"{config.family}; it has {sorted(offered)}"
+            )
+        dist = TaskDistribution(
+            config.family,
+            config.split,
+            seed=config.seed,
+            variants=config.variants,
+            opponents=dist.opponents,
+            seats=config.seats,
+        )
     tasks = [
         Task(spec, opponent, seat)
         for spec in dist.specs
@@ -143,7 +161,32 @@ def evaluate_family(config: EvalConfig, agents: FamilyEvaluation) -> dict[str, A
             name: gap_closed_table(played[name], base, ceilings, axis, config.gap_ks)
             for name in agents.learners
         }
+        section["gap_closed_by_variant"] = {
+            name: gap_closed_by_variant(played[name], base, ceilings, axis, config.gap_ks)
+            for name in agents.learners
+        }
     return section
+
+
+def gap_closed_by_variant(
+    agent: AgentCurves,
+    nonadaptive: AgentCurves,
+    ceilings: np.ndarray,
+    axis: str,
+    ks: tuple[int, ...],
+) -> dict[str, dict[str, float | None]]:
+    """The gap closed over each variant's tasks alone (variants differ in how much there is)."""
+    table = {}
+    for variant in dict.fromkeys(task.variant for task in agent.tasks):
+        rows = [i for i, task in enumerate(agent.tasks) if task.variant == variant]
+        table[variant] = gap_closed_table(
+            _subset(agent, rows), _subset(nonadaptive, rows), ceilings[rows], axis, ks
+        )
+    return table
+
+
+def _subset(agent: AgentCurves, rows: list[int]) -> AgentCurves:
+    return AgentCurves(agent.name, agent.source, [agent.tasks[i] for i in rows])
 
 
 ADVERSARIAL_STYLES = {

@@ -178,6 +178,7 @@ def render_markdown(report: dict[str, Any]) -> str:
         axis = section["axis"]
         lines += [f"## {family}", "", f"Adaptation axis: **{axis}**.", ""]
         lines += _gap_lines(section)
+        lines += _variant_gap_lines(section)
         lines += _curve_lines(section, axis)
         if section.get("recovery"):
             lines += _recovery_lines(section["recovery"])
@@ -197,6 +198,23 @@ def _gap_lines(section: dict[str, Any]) -> list[str]:
     for name, table in gaps.items():
         cells = [_fmt(table.get(k)) for k in ks]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _variant_gap_lines(section: dict[str, Any]) -> list[str]:
+    by_variant = section.get("gap_closed_by_variant", {})
+    if not by_variant or len(next(iter(by_variant.values()))) < 2:
+        return []
+    ks = sorted(
+        {k for table in by_variant.values() for gaps in table.values() for k in gaps},
+        key=lambda s: int(s[2:]),
+    )
+    lines = ["| agent | variant | " + " | ".join(f"gap closed {k}" for k in ks) + " |"]
+    lines.append("|---" * (len(ks) + 2) + "|")
+    for name, table in by_variant.items():
+        for variant, gaps in table.items():
+            cells = [_fmt(gaps.get(k)) for k in ks]
+            lines.append(f"| {name} | {variant} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 

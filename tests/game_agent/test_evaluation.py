@@ -228,3 +228,36 @@ def test_worst_case_reads_the_largest_shortfall_overall_per_seat_and_over_advers
     expected = adversarial[int(np.argmin(shortfalls[adversarial]))]
     assert worst["adversarial"]["opponent"] == tasks[expected].opponent
     assert worst["adversarial"]["shortfall"] == pytest.approx(shortfalls[expected])
+
+
+def _outcome(variant, returns, ceiling):
+    from game_agent.evaluation.report import TaskOutcome
+    from game_agent.evaluation.runner import TrialResults
+
+    returns = np.asarray(returns, dtype=float)
+    steps = np.full((*returns.shape, 1), np.nan)
+    return TaskOutcome(variant, "x", 0, TrialResults(returns, np.sign(returns), steps), ceiling)
+
+
+def test_gap_closed_by_variant_against_hand_values():
+    from game_agent.evaluation.evaluate import gap_closed_by_variant
+    from game_agent.evaluation.report import AgentCurves
+
+    # variant a: agent 0.5 then 1.0, baseline 0, ceiling 2 -> 0.25, 0.5
+    # variant b: agent 1.0 then 1.0, baseline 0.5, ceiling 1.5 -> 0.5, 0.5
+    agent = AgentCurves("a", "a", [_outcome("a", [[0.5, 1.0]], 2.0), _outcome("b", [[1, 1]], 1.5)])
+    base = AgentCurves("b", "b", [_outcome("a", [[0, 0]], 2.0), _outcome("b", [[0.5, 0.5]], 1.5)])
+    table = gap_closed_by_variant(agent, base, np.array([2.0, 1.5]), "episode", (1, 2))
+    assert table == {"a": {"k=1": 0.25, "k=2": 0.5}, "b": {"k=1": 0.5, "k=2": 0.5}}
+
+
+def test_variant_filter_keeps_the_split_opponents_and_names_strangers():
+    from game_agent.errors import ConfigError
+    from game_agent.evaluation.evaluate import tasks_of
+
+    config = EvalConfig(family="matrix", variants=("matrix(name=biased_rps,bias=3.0)",))
+    tasks = tasks_of(config)
+    assert {t.spec.param("name") for t in tasks} == {"biased_rps"}
+    assert len(tasks) == 6 * 2  # six held-out styles, two seats
+    with pytest.raises(ConfigError, match="not in the heldout split"):
+        tasks_of(EvalConfig(family="matrix", variants=("matrix(name=rps)",)))
