@@ -182,18 +182,7 @@ def export_onnx(
     out.parent.mkdir(parents=True, exist_ok=True)
     module = ExportedPolicy(policy, spec).eval()
     sidecar = describe(learner.name, policy, spec, loaded.meta, loaded.path, opset)
-    safety = read_safety_file(loaded.path)
-    if safety is not None:
-        log.warning(
-            "%s has a safety fallback; the ONNX graph holds the adaptive policy without it",
-            loaded.path,
-        )
-        sidecar["safety_fallback"] = {
-            "exported": False,
-            "settings": asdict(safety),
-            "note": "the served agent switches to the equilibrium after losing its budget; "
-            "this graph is the adaptive policy alone",
-        }
+    sidecar["safety_fallback"] = _safety_fallback(loaded.path)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         staged = staging / out.name
@@ -212,6 +201,23 @@ def export_onnx(
         staging.rmdir()
     log.info("exported %s for %s to %s (max error %.2g)", learner.name, spec.name, out, max_error)
     return ExportResult(out, sidecar_path, sidecar, max_error)
+
+
+def _safety_fallback(checkpoint: Path) -> dict[str, Any] | None:
+    """The sidecar's note on a checkpoint's safety fallback (None without one)."""
+    safety = read_safety_file(checkpoint)
+    if safety is None:
+        return None
+    log.warning(
+        "%s has a safety fallback; the ONNX graph holds the adaptive policy without it",
+        checkpoint,
+    )
+    return {
+        "exported": False,
+        "settings": asdict(safety),
+        "note": "the served agent switches to the equilibrium after losing its budget; "
+        "this graph is the adaptive policy alone",
+    }
 
 
 def _choose_game(game: str | GameSpec | None, distribution: dict[str, Any]) -> GameSpec:
@@ -417,7 +423,6 @@ def describe(
             "trained_variants": list(meta.get("distribution", {}).get("variants", [])),
             "version": meta.get("versions", {}).get("game_agent", ""),
         },
-        "safety_fallback": None,
         "opset": opset,
         "docs": "docs/ENGINE_INTEGRATION.md",
     }
