@@ -7,6 +7,14 @@ batch runs when the window closes or as soon as it holds ``max_batch`` items.
 It runs in an executor thread, so the event loop keeps accepting requests while
 torch computes, and each submitter gets back its own row of the result.
 
+With ``max_in_flight`` (the executor's thread count), a batcher never has more
+batches running than threads to run them: while every thread is busy, new
+items keep joining the open batch instead of queueing behind the running ones
+as batches of one, and the open batch runs as soon as a thread frees up. Under
+load, batches therefore grow to what arrived during the previous one (one
+forward pass, one store transaction and one fsync for all of them), without a
+longer window; an idle batcher still answers after ``window_s``.
+
 :class:`TurnBatcher` applies it to turns: the key is (model, variant, greedy),
 one ``learner.observe`` (for the rewards that arrived with the turns) and one
 ``learner.act`` per batch. The service also uses a :class:`MicroBatcher` with a
@@ -51,16 +59,22 @@ class MicroBatcher(Generic[K, I, R]):
         window_s: float,
         max_batch: int,
         on_batch: Callable[[K, int], None] | None = None,
+        max_in_flight: int | None = None,
     ):
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if max_in_flight is not None and max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be >= 1 or None, got {max_in_flight}")
         self._run = run
         self._executor = executor
         self._window_s = window_s
         self._max_batch = max_batch
         self._on_batch = on_batch
+        self._max_in_flight = max_in_flight
         self._open: dict[K, list[tuple[I, asyncio.Future[R]]]] = {}
         self._timers: dict[K, asyncio.Handle] = {}
+        self._due: dict[K, None] = {}
+        """Open batches whose window closed while every thread was busy, oldest first."""
         self._running: set[asyncio.Task[None]] = set()
 
     async def submit(self, key: K, item: I) -> R:
@@ -78,16 +92,30 @@ class MicroBatcher(Generic[K, I, R]):
                 self._timers[key] = loop.call_soon(self._flush, key)
         return await future
 
-    def _flush(self, key: K) -> None:
+    def _busy(self) -> bool:
+        return self._max_in_flight is not None and len(self._running) >= self._max_in_flight
+
+    def _flush(self, key: K, *, force: bool = False) -> None:
         timer = self._timers.pop(key, None)
         if timer is not None:
             timer.cancel()
-        batch = self._open.pop(key, None)
+        batch = self._open.get(key)
         if not batch:
+            self._due.pop(key, None)
             return
+        if self._busy() and not force and len(batch) < self._max_batch:
+            self._due[key] = None  # keep gathering; runs when a thread frees up
+            return
+        del self._open[key]
+        self._due.pop(key, None)
         task = asyncio.get_running_loop().create_task(self._execute(key, batch))
         self._running.add(task)
-        task.add_done_callback(self._running.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        while self._due and not self._busy():
+            self._flush(next(iter(self._due)))
 
     async def _execute(self, key: K, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
         items = [item for item, _ in batch]
@@ -116,7 +144,7 @@ class MicroBatcher(Generic[K, I, R]):
     async def drain(self) -> None:
         """Run every open batch now and wait for all running batches to finish."""
         for key in list(self._open):
-            self._flush(key)
+            self._flush(key, force=True)
         while self._running:
             await asyncio.gather(*list(self._running), return_exceptions=True)
 
@@ -163,10 +191,16 @@ class TurnBatcher:
         window_s: float,
         max_batch: int,
         on_batch: Callable[[TurnKey, int], None] | None = None,
+        max_in_flight: int | None = None,
     ):
         self._learners = learners
         self._batcher: MicroBatcher[TurnKey, TurnInput, TurnOutput] = MicroBatcher(
-            self._forward, executor, window_s=window_s, max_batch=max_batch, on_batch=on_batch
+            self._forward,
+            executor,
+            window_s=window_s,
+            max_batch=max_batch,
+            on_batch=on_batch,
+            max_in_flight=max_in_flight,
         )
 
     async def act(self, key: TurnKey, turn: TurnInput) -> TurnOutput:

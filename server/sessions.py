@@ -143,6 +143,7 @@ class SessionManager:
             window_s=config.batch_window_s,
             max_batch=config.max_batch_size,
             on_batch=lambda key, n: self._metrics.batch_size.labels(key.model).observe(n),
+            max_in_flight=config.model_threads,
         )
         self._commits: MicroBatcher[None, Commit, CommitStatus] = MicroBatcher(
             lambda _key, commits: store.commit(commits),
@@ -150,6 +151,7 @@ class SessionManager:
             window_s=0.0,
             max_batch=4 * config.max_batch_size,
             on_batch=lambda _key, n: self._metrics.commit_batch_size.observe(n),
+            max_in_flight=1,  # the one store thread: commits arriving meanwhile share a transaction
         )
         self._live: dict[str, _Live] = {}
         self._load_lock = asyncio.Lock()

@@ -154,6 +154,81 @@ def test_drain_runs_open_batches_now(pool):
     assert run(main()) == 50
 
 
+def test_items_arriving_while_every_thread_is_busy_wait_and_share_the_next_batch(pool):
+    record = Recorder(delay_s=0.3)
+    sizes: list[int] = []
+    batcher = MicroBatcher(
+        record,
+        pool,
+        window_s=0.01,
+        max_batch=10,
+        on_batch=lambda _k, n: sizes.append(n),
+        max_in_flight=1,
+    )
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", 0))
+        later = []
+        for i in range(1, 5):  # each arrives after the previous one's window has closed
+            await asyncio.sleep(0.04)
+            later.append(asyncio.ensure_future(batcher.submit("k", i)))
+        return await first, await asyncio.gather(*later)
+
+    assert run(main()) == (0, [10, 20, 30, 40])
+    assert [items for _, items in record.batches] == [[0], [1, 2, 3, 4]]
+    assert sizes == [1, 4]
+
+
+def test_without_an_in_flight_bound_each_window_runs_its_own_batch(pool):
+    record = Recorder(delay_s=0.2)
+    batcher = MicroBatcher(record, pool, window_s=0.01, max_batch=10)
+
+    async def main():
+        pending = [asyncio.ensure_future(batcher.submit("k", 0))]
+        for i in range(1, 3):
+            await asyncio.sleep(0.04)
+            pending.append(asyncio.ensure_future(batcher.submit("k", i)))
+        return await asyncio.gather(*pending)
+
+    assert run(main()) == [0, 10, 20]
+    assert [items for _, items in record.batches] == [[0], [1], [2]]
+
+
+def test_a_full_batch_runs_even_while_every_thread_is_busy(pool):
+    record = Recorder(delay_s=0.2)
+    batcher = MicroBatcher(record, pool, window_s=0.0, max_batch=2, max_in_flight=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", 0))
+        await asyncio.sleep(0.05)
+        rest = await asyncio.gather(*(batcher.submit("k", i) for i in range(1, 4)))
+        return await first, rest
+
+    assert run(main()) == (0, [10, 20, 30])
+    assert sorted(items for _, items in record.batches) == [[0], [1, 2], [3]]
+
+
+def test_drain_runs_batches_held_back_by_the_in_flight_bound(pool):
+    record = Recorder(delay_s=0.1)
+    batcher = MicroBatcher(record, pool, window_s=0.0, max_batch=10, max_in_flight=1)
+
+    async def main():
+        first = asyncio.ensure_future(batcher.submit("k", 1))
+        await asyncio.sleep(0.02)
+        second = asyncio.ensure_future(batcher.submit("k", 2))
+        await asyncio.sleep(0)
+        await batcher.drain()
+        assert second.done()
+        return await first, await second
+
+    assert run(main()) == (10, 20)
+
+
+def test_max_in_flight_must_be_positive(pool):
+    with pytest.raises(ValueError, match="max_in_flight"):
+        MicroBatcher(Recorder(), pool, window_s=0.0, max_batch=1, max_in_flight=0)
+
+
 def test_turn_batcher_observes_rewards_then_acts_once_per_batch(pool):
     learner = CountingLearner()
     spec = parse_spec(MATRIX)
