@@ -70,6 +70,12 @@ COMMANDS: dict[str, Command] = {
             "clients.play_cli:add_arguments",
             "game_agent.cli:run_play",
         ),
+        Command(
+            "bench",
+            "run a benchmark of the source checkout (serve, kernels)",
+            "game_agent.bench_cli:add_bench_arguments",
+            "game_agent.bench_cli:run_bench",
+        ),
     )
 }
 
