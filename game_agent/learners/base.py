@@ -337,7 +337,8 @@ class PPOLearner:
                 return x[rows, cols]
 
             inputs = PolicyInput(*(take(x) for x in batch.inputs))
-            out = self.policy(batch.spec, inputs, batch.memory_in[starts, lanes])
+            live = take(batch.weights) > 0
+            out = self.policy(batch.spec, inputs, batch.memory_in[starts, lanes], live)
             parts["new_logprobs"].append(out.dist.log_prob(take(batch.actions)).flatten())
             parts["entropy"].append(out.dist.entropy().flatten())
             parts["new_values"].append(out.values.flatten())

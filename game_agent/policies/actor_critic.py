@@ -114,15 +114,30 @@ class ActorCritic(nn.Module):
         """Memory of ``n`` lanes that have seen nothing yet."""
         return torch.zeros(n, self.memory_size)
 
-    def forward(self, spec: GameSpec, inputs: PolicyInput, memory: Tensor) -> PolicyOutput:
-        """Run T steps for N lanes starting from ``memory`` (N, memory_size)."""
+    def forward(
+        self, spec: GameSpec, inputs: PolicyInput, memory: Tensor, live: Tensor | None = None
+    ) -> PolicyOutput:
+        """Run T steps for N lanes starting from ``memory`` (N, memory_size).
+
+        ``live`` (T, N), when given, marks the rows worth encoding: a replayed batch passes
+        its padding as not live, and those rows get a zero encoding instead of a pass
+        through the encoder (their outputs are weighted out of every loss anyway).
+        """
         steps, lanes = inputs.prev_action.shape
         flat = PolicyInput(*(x.reshape(steps * lanes, *x.shape[2:]) for x in inputs))
-        if self.layout.kind == BOARD:
-            kind = board_action_kind(spec)
-            features, encoded = self._encode_board(flat, kind)
+        kind = board_action_kind(spec) if self.layout.kind == BOARD else ""
+        if live is None or bool(live.all()):
+            features, encoded = self._encode(flat, kind)
         else:
-            features, encoded = None, self._encode_vector(flat)
+            rows = torch.nonzero(live.reshape(-1)).flatten()
+            features, encoded = self._encode(PolicyInput(*(x[rows] for x in flat)), kind)
+            encoded = encoded.new_zeros(steps * lanes, *encoded.shape[1:]).index_copy(
+                0, rows, encoded
+            )
+            if features is not None:
+                features = features.new_zeros(steps * lanes, *features.shape[1:]).index_copy(
+                    0, rows, features
+                )
         if self.recurrent:
             core, memory = self._recur(encoded, flat, steps, lanes, memory)
         elif self.layout.kind == BOARD:
@@ -137,6 +152,12 @@ class ActorCritic(nn.Module):
         dist = MaskedCategorical(logits, inputs.mask)
         values = self.critic(core).reshape(steps, lanes)
         return PolicyOutput(dist, values, memory)
+
+    def _encode(self, flat: PolicyInput, kind: str) -> tuple[Tensor | None, Tensor]:
+        """(board feature map or None, encoded vector) for each row of ``flat``."""
+        if self.layout.kind == BOARD:
+            return self._encode_board(flat, kind)
+        return None, self._encode_vector(flat)
 
     def _encode_board(self, flat: PolicyInput, kind: str) -> tuple[Tensor, Tensor]:
         planes = flat.obs

@@ -7,9 +7,11 @@ touching any learner.
 
 :class:`LocalSampler` runs ``num_lanes`` trials side by side. Every rollout it
 draws a task per lane, groups lanes by variant so one batched kernel steps all
-games of that variant at once, and plays: the policy acts for each lane's
-learner seat (one forward pass per variant and kernel step), the lane's
-opponent style acts for every other seat, finished episodes are re-dealt with
+games of that variant at once, and plays: every variant takes one kernel step
+per turn, the policy acts for each lane's learner seat (one forward pass per
+turn for all variants whose inputs it can stack, see ``forward_key``), the
+opponents of a trial act for every other seat of that trial's lanes only,
+finished episodes are re-dealt with
 ``reset_where``, and after K episodes a lane's trial ends and the lane draws a
 new task of its variant. A rollout ends when every lane has completed
 ``trials_per_rollout`` trials (lanes that finish early idle in a finished
@@ -41,6 +43,9 @@ class RolloutPolicy(Protocol):
     """What a sampler needs from a policy (``ActorCritic`` satisfies it)."""
 
     memory_size: int
+    """A policy may also define ``forward_key(spec)``: variants with equal keys are acted
+    for in one call, their lanes stacked (``ActorCritic`` does; without it, one call per
+    variant)."""
 
     def __call__(
         self, spec: GameSpec, inputs: PolicyInput, memory: torch.Tensor
@@ -155,29 +160,75 @@ class LocalSampler(Sampler):
         for task in tasks:
             by_variant[task.spec].append(task)
         generator = torch.Generator().manual_seed(int(self.rng.integers(2**62)))
-        groups, episodes, kernel_steps = [], [], 0
-        for spec in self.distribution.specs:  # a fixed order keeps runs reproducible
-            if spec in by_variant:
-                run = _GroupRun(self, spec, by_variant[spec], policy, generator)
-                group, stats, steps = run.play()
-                groups.append(group)
-                episodes.append(stats)
-                kernel_steps += steps
-        return Rollout(groups, EpisodeStats.concat(episodes), kernel_steps)
+        runs = [  # a fixed order keeps runs reproducible
+            _GroupRun(self, spec, by_variant[spec], policy)
+            for spec in self.distribution.specs
+            if spec in by_variant
+        ]
+        for run in runs:
+            run.start()
+        # Every variant advances one kernel step per turn, so the learner's moves in all of
+        # them can share one forward pass where the network allows (see _decide).
+        while active := [run for run in runs if not run.finished.all()]:
+            requests = [run.begin_turn() for run in active]
+            _decide(policy, [r for r in requests if r is not None], generator)
+            for run in active:
+                run.end_turn()
+        parts = [run.finish() for run in runs]
+        groups = [group for group, _, _ in parts]
+        episodes = EpisodeStats.concat([stats for _, stats, _ in parts])
+        return Rollout(groups, episodes, sum(steps for _, _, steps in parts))
+
+
+class _Request(NamedTuple):
+    """The learner's pending decisions in one variant this turn."""
+
+    run: _GroupRun
+    lanes: np.ndarray
+    """(D,) the deciding lanes."""
+    inputs: PolicyInput
+    """One time step, (1, D, ...)."""
+    memory: np.ndarray
+    """(D, memory_size) memory fed to the decisions."""
+
+
+def _decide(policy: RolloutPolicy, requests: list[_Request], generator: torch.Generator) -> None:
+    """Act for every request; requests whose variants share a forward key share one pass.
+
+    A policy without ``forward_key`` (one that must see each variant alone) gets one
+    call per request.
+    """
+    key_of = getattr(policy, "forward_key", None)
+    batches: dict[Any, list[_Request]] = defaultdict(list)
+    for index, request in enumerate(requests):
+        batches[key_of(request.run.spec) if key_of else index].append(request)
+    for batch in batches.values():
+        inputs = PolicyInput(
+            *(torch.cat(parts, dim=1) for parts in zip(*(r.inputs for r in batch), strict=True))
+        )
+        memory = torch.from_numpy(np.concatenate([r.memory for r in batch]))
+        with torch.no_grad():
+            out = policy(batch[0].run.spec, inputs, memory)
+            chosen = out.dist.sample(generator)
+            logprobs = out.dist.log_prob(chosen)[0].numpy()
+        chosen_np = chosen[0].numpy().astype(np.int64)
+        values, new_memory = out.values[0].numpy(), out.memory.numpy()
+        start = 0
+        for request in batch:
+            part = slice(start, start + len(request.lanes))
+            request.run.record(
+                request, chosen_np[part], logprobs[part], values[part], new_memory[part]
+            )
+            start = part.stop
 
 
 class _GroupRun:
     """One variant's lanes for one rollout: the play loop and its per-lane bookkeeping."""
 
     def __init__(
-        self,
-        sampler: LocalSampler,
-        spec: GameSpec,
-        tasks: list[Task],
-        policy: RolloutPolicy,
-        generator: torch.Generator,
+        self, sampler: LocalSampler, spec: GameSpec, tasks: list[Task], policy: RolloutPolicy
     ):
-        self.sampler, self.spec, self.policy, self.generator = sampler, spec, policy, generator
+        self.sampler, self.spec = sampler, spec
         self.config = sampler.config
         n = len(tasks)
         self.n = n
@@ -209,22 +260,77 @@ class _GroupRun:
         self.episode_decisions = np.zeros(n, dtype=np.int64)
         self.log: dict[str, list[Any]] = defaultdict(list)
 
-    def play(self) -> tuple[GroupRollout, EpisodeStats, int]:
-        step = self.kernel.reset(self.n, seed=int(self.sampler.rng.integers(2**62)))
+    def start(self) -> None:
+        """Deal every lane's first game and seat its opponents."""
+        self.step = self.kernel.reset(self.n, seed=int(self.sampler.rng.integers(2**62)))
         self._spawn_opponents(self.lanes)
-        limit = self.config.trials_per_rollout * self.config.episodes_per_trial
-        limit *= self.spec.max_steps + 1
-        steps = 0
-        while not self.finished.all():
-            if steps > limit:
-                raise RuntimeError(
-                    f"{self.spec.name}: games did not end within max_steps={self.spec.max_steps}"
-                )
-            actions = np.zeros((self.n, self.spec.num_agents), dtype=np.int64)
-            self._learner_moves(step, actions)
-            self._opponent_moves(step, actions)
-            step = self._advance(self.kernel.step(actions))
-            steps += 1
+        self.limit = self.config.trials_per_rollout * self.config.episodes_per_trial
+        self.limit *= self.spec.max_steps + 1
+        self.steps = 0
+        self.actions = np.zeros((self.n, self.spec.num_agents), dtype=np.int64)
+
+    def begin_turn(self) -> _Request | None:
+        """The learner's decisions this turn (None when it has none); see :meth:`record`."""
+        if self.steps > self.limit:
+            raise RuntimeError(
+                f"{self.spec.name}: games did not end within max_steps={self.spec.max_steps}"
+            )
+        self.actions = np.zeros((self.n, self.spec.num_agents), dtype=np.int64)
+        step = self.step
+        deciding = ~self.finished & step.acting[self.lanes, self.seat]
+        if not deciding.any():
+            return None
+        idx = self.lanes[deciding]
+        seat = self.seat[idx]
+        inputs = PolicyInput(
+            obs=torch.from_numpy(step.obs[idx, seat].astype(np.float32, copy=False))[None],
+            mask=torch.from_numpy(step.action_mask[idx, seat])[None],
+            prev_action=torch.from_numpy(self.prev_action[idx])[None],
+            prev_reward=torch.from_numpy(self.since_reward[idx])[None],
+            prev_done=torch.from_numpy(self.since_done[idx].astype(np.float32))[None],
+            trial_start=torch.from_numpy(~self.has_record[idx])[None],
+        )
+        return _Request(self, idx, inputs, self.memory[idx])
+
+    def record(
+        self,
+        request: _Request,
+        chosen: np.ndarray,
+        logprobs: np.ndarray,
+        values: np.ndarray,
+        memory: np.ndarray,
+    ) -> None:
+        """Store the decisions the policy made for ``request`` and play them this turn."""
+        idx, inputs = request.lanes, request.inputs
+        self.storage.add(
+            idx,
+            obs=inputs.obs[0].numpy(),
+            mask=inputs.mask[0].numpy(),
+            prev_action=self.prev_action[idx],
+            prev_reward=self.since_reward[idx],
+            prev_done=self.since_done[idx],
+            trial_start=inputs.trial_start[0].numpy(),
+            memory_in=request.memory,
+            actions=chosen,
+            logprobs=logprobs,
+            values=values,
+        )
+        self.memory[idx] = memory
+        self.prev_action[idx] = chosen
+        self.since_reward[idx] = 0.0
+        self.since_done[idx] = False
+        self.has_record[idx] = True
+        self.record_open[idx] = True
+        self.episode_decisions[idx] += 1
+        self.actions[idx, self.seat[idx]] = chosen
+
+    def end_turn(self) -> None:
+        """The opponents move, and the kernel plays the turn."""
+        self._opponent_moves(self.step, self.actions)
+        self.step = self._advance(self.kernel.step(self.actions))
+        self.steps += 1
+
+    def finish(self) -> tuple[GroupRollout, EpisodeStats, int]:
         stats = EpisodeStats(
             variant=np.array([self.spec.name] * len(self.log["seat"]), dtype=object),
             opponent=np.array(self.log["opponent"], dtype=object),
@@ -233,52 +339,7 @@ class _GroupRun:
             total_reward=np.array(self.log["reward"], dtype=np.float32),
             decisions=np.array(self.log["decisions"], dtype=np.int64),
         )
-        return self.storage.finish(), stats, steps
-
-    def _learner_moves(self, step: Step, actions: np.ndarray) -> None:
-        deciding = ~self.finished & step.acting[self.lanes, self.seat]
-        if not deciding.any():
-            return
-        idx = self.lanes[deciding]
-        seat = self.seat[idx]
-        obs = step.obs[idx, seat].astype(np.float32, copy=False)
-        mask = step.action_mask[idx, seat]
-        trial_start = ~self.has_record[idx]
-        inputs = PolicyInput(
-            obs=torch.from_numpy(obs)[None],
-            mask=torch.from_numpy(mask)[None],
-            prev_action=torch.from_numpy(self.prev_action[idx])[None],
-            prev_reward=torch.from_numpy(self.since_reward[idx])[None],
-            prev_done=torch.from_numpy(self.since_done[idx].astype(np.float32))[None],
-            trial_start=torch.from_numpy(trial_start)[None],
-        )
-        memory = self.memory[idx]
-        with torch.no_grad():
-            out = self.policy(self.spec, inputs, torch.from_numpy(memory))
-            chosen = out.dist.sample(self.generator)
-            logprobs = out.dist.log_prob(chosen)[0].numpy()
-        chosen_np = chosen[0].numpy().astype(np.int64)
-        self.storage.add(
-            idx,
-            obs=obs,
-            mask=mask,
-            prev_action=self.prev_action[idx],
-            prev_reward=self.since_reward[idx],
-            prev_done=self.since_done[idx],
-            trial_start=trial_start,
-            memory_in=memory,
-            actions=chosen_np,
-            logprobs=logprobs,
-            values=out.values[0].numpy(),
-        )
-        self.memory[idx] = out.memory.numpy()
-        self.prev_action[idx] = chosen_np
-        self.since_reward[idx] = 0.0
-        self.since_done[idx] = False
-        self.has_record[idx] = True
-        self.record_open[idx] = True
-        self.episode_decisions[idx] += 1
-        actions[idx, seat] = chosen_np
+        return self.storage.finish(), stats, self.steps
 
     def _opponent_rows(self):
         """(opponent, its lanes, which of them are in play, their seat) for live opponents."""
