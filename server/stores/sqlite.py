@@ -10,6 +10,11 @@ commit returns); only a power cut may drop the last transactions.
 
 The store is used from one worker thread at a time (``server.sessions``); a
 lock makes accidental use from several threads safe rather than corrupting.
+
+A file that is not a SQLite database, is damaged (``PRAGMA quick_check``, which
+reads every page once, at start) or has another schema stops the server at
+start with a :class:`~game_agent.errors.ConfigError` naming it, rather than
+failing later on the turn that first touches a bad page.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+from game_agent.errors import ConfigError
 from server.errors import PermissionDenied, ResourceExhausted
 from server.profiles import apply_episode, new_profile
 from server.stores.base import (
@@ -70,19 +76,38 @@ class SqliteStore:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
-        self._db.execute("PRAGMA busy_timeout=5000")
-        self._db.executescript(_SCHEMA)
-        self._check_schema()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
+            self._db.execute("PRAGMA busy_timeout=5000")
+            self._check_intact()
+            self._db.executescript(_SCHEMA)
+            self._check_schema()
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise ConfigError(
+                f"the SQLite store {path} cannot be read ({exc}): it is damaged or not a "
+                "game-agent store; move it away to start with an empty store"
+            ) from None
+        except ConfigError:
+            self._db.close()
+            raise
         log.info("sqlite store at %s (synchronous=%s)", path, "FULL" if sync_commits else "NORMAL")
+
+    def _check_intact(self) -> None:
+        problems = [row[0] for row in self._db.execute("PRAGMA quick_check(5)").fetchall()]
+        if problems != ["ok"]:
+            raise ConfigError(
+                f"the SQLite store {self.path} is damaged ({'; '.join(problems)}); "
+                "move it away to start with an empty store"
+            )
 
     def _check_schema(self) -> None:
         row = self._db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
         if row is None:
             self._db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
-            raise RuntimeError(
+            raise ConfigError(
                 f"{self.path} has store schema {row[0]}, this server reads {SCHEMA_VERSION}"
             )
 
