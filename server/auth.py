@@ -20,6 +20,8 @@ Without a keys file every caller is the anonymous principal ``""``.
 methods only (the health and reflection services stay open for load balancers
 and tools): it answers UNAUTHENTICATED for a missing or unknown key and
 FAILED_PRECONDITION for a ``x-game-agent-protocol`` the server does not speak.
+It also decodes requests leniently: bytes that are not a valid message get
+INVALID_ARGUMENT (in-band on the Play stream), not gRPC's own UNKNOWN.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ import grpc
 from game_agent.errors import ConfigError
 from server.errors import ServiceError, Unauthenticated
 from server.metrics import Metrics
-from server.validation import PROTOCOL_METADATA_KEY, protocol_version
+from server.validation import (
+    PROTOCOL_METADATA_KEY,
+    Undecodable,
+    lenient_decoder,
+    protocol_version,
+)
 
 log = logging.getLogger(__name__)
 
@@ -140,14 +147,37 @@ class CallChecks(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or not details.method.startswith(SERVICE_PREFIX):
             return handler
+        method = details.method.removeprefix(SERVICE_PREFIX)
+        handler = self._decoding(handler, method)
         try:
             self._auth.principal(details.invocation_metadata)
             protocol_version(metadata_value(details.invocation_metadata, PROTOCOL_METADATA_KEY))
         except ServiceError as exc:
-            method = details.method.removeprefix(SERVICE_PREFIX)
             self._metrics.record_call(method, exc.code.name)
             return _refusing(handler, exc)
         return handler
+
+    def _decoding(self, handler: grpc.RpcMethodHandler, method: str) -> grpc.RpcMethodHandler:
+        """``handler`` with a lenient request decoder; a unary call whose bytes do not
+        decode is answered INVALID_ARGUMENT here (Play answers it in-band itself)."""
+        serializers = {
+            "request_deserializer": lenient_decoder(handler.request_deserializer),
+            "response_serializer": handler.response_serializer,
+        }
+        if handler.request_streaming and handler.response_streaming:
+            return grpc.stream_stream_rpc_method_handler(handler.stream_stream, **serializers)
+        if handler.request_streaming or handler.response_streaming:
+            return handler  # AgentService has no such methods
+        behaviour = handler.unary_unary
+        metrics = self._metrics
+
+        async def unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, Undecodable):
+                metrics.record_call(method, grpc.StatusCode.INVALID_ARGUMENT.name)
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, request.error().message)
+            return await behaviour(request, context)
+
+        return grpc.unary_unary_rpc_method_handler(unary, **serializers)
 
 
 def _refusing(handler: grpc.RpcMethodHandler, error: ServiceError) -> grpc.RpcMethodHandler:

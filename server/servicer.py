@@ -216,6 +216,10 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             draining.cancel()
 
     async def _play_one(self, request: pb.PlayRequest, principal: str) -> pb.PlayResponse:
+        if isinstance(request, validation.Undecodable):
+            code, message = status_of(request.error())
+            self._metrics.record_call("Play", code.name)
+            return pb.PlayResponse(error=pb.Error(code=code.value[0], message=message))
         kind = request.WhichOneof("request")
         name = {"act": "Act", "end_episode": "EndEpisode"}.get(kind or "", "Play")
         started = time.perf_counter()

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from google.protobuf.message import DecodeError
 
 from games.errors import SpecError
 from games.registry import list_families, parse_spec
@@ -190,3 +192,33 @@ def protocol_version(value: int | str | None) -> None:
             f"{PROTOCOL_VERSION} and accepts clients from {MIN_CLIENT_PROTOCOL_VERSION} to "
             f"{PROTOCOL_VERSION}; regenerate your client from the server's agent.proto"
         )
+
+
+@dataclass(frozen=True)
+class Undecodable:
+    """Request bytes that are not a valid message of the method's type; what a lenient
+    decoder (:func:`lenient_decoder`) hands the handler instead of raising, so that the
+    caller gets INVALID_ARGUMENT (gRPC itself would answer UNKNOWN)."""
+
+    type_name: str
+    reason: str
+
+    def error(self) -> InvalidArgument:
+        return InvalidArgument(
+            f"the request is not a valid {self.type_name} message ({self.reason}); "
+            f"send a serialized {self.type_name}"
+        )
+
+
+def lenient_decoder(decode: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
+    """``decode`` (a message's ``FromString``), returning :class:`Undecodable` on bad bytes."""
+    message = getattr(decode, "__self__", None)
+    type_name = getattr(getattr(message, "DESCRIPTOR", None), "full_name", "request")
+
+    def decoder(data: bytes) -> Any:
+        try:
+            return decode(data)
+        except DecodeError as exc:
+            return Undecodable(type_name, str(exc) or "cannot be parsed")
+
+    return decoder

@@ -206,3 +206,33 @@ def test_protocol_version_checks(stub):
         stub.ListGames(pb.ListGamesRequest(), metadata=[("x-game-agent-protocol", "one")])
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert stub.ListGames(pb.ListGamesRequest(), metadata=[("x-game-agent-protocol", "1")])
+
+
+TRUNCATED = pb.ActRequest(session_id="s_abc", turn=2, action_mask=[True] * 5).SerializeToString()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff" * 20, b"\x07\x01", TRUNCATED[:4]],
+    ids=["garbage", "bad-wire-type", "truncated"],
+)
+def test_bytes_that_are_no_message_are_invalid_argument(served, data):
+    raw = served.channel().unary_unary("/game_agent.v1.AgentService/Act")
+    refused(raw, data, grpc.StatusCode.INVALID_ARGUMENT, "not a valid game_agent.v1.ActRequest")
+
+
+def test_bytes_that_are_no_message_are_answered_in_band_on_the_stream(served, session):
+    play = served.channel().stream_stream("/game_agent.v1.AgentService/Play")
+    good = pb.PlayRequest(act=act_request(session, 1, mask=RPS_MASK)).SerializeToString()
+    bad, ok = (pb.PlayResponse.FromString(r) for r in play(iter([b"\xff" * 9, good]), timeout=10))
+    assert bad.error.code == grpc.StatusCode.INVALID_ARGUMENT.value[0]
+    assert "not a valid game_agent.v1.PlayRequest" in bad.error.message
+    assert ok.act.turn == 1  # the stream stayed open
+
+
+def test_an_unauthenticated_call_with_bad_bytes_is_unauthenticated(server_factory, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text("key-0123456789abcdef studio\n")
+    served = server_factory(api_keys_file=keys)
+    raw = served.channel().unary_unary("/game_agent.v1.AgentService/Act")
+    refused(raw, b"\xff" * 20, grpc.StatusCode.UNAUTHENTICATED, "requires an API key")
