@@ -13,7 +13,7 @@ import numpy as np
 import pygame
 import pytest
 
-from clients.demos import DEFAULT_VARIANTS, demo_spec, key_press, make_demo, mouse_click, run_demo
+from clients.demos import DEFAULT_VARIANTS, demo_spec, key_press, make_demo, mouse_click
 from clients.demos.matrix import ACTION_COLOURS, ROWS_SHOWN
 from clients.demos.ui import run
 from clients.opponent import PopulationOpponent
