@@ -19,17 +19,23 @@ replicas.
 Durability is Redis's: run it with ``appendonly yes`` and ``appendfsync
 always`` for acknowledged turns to survive a Redis crash (``everysec`` may lose
 up to a second). A server replica killed at any moment loses nothing either way.
+
+While Redis cannot be reached (restarting, failing over), every store call
+raises :class:`server.errors.Unavailable`, so callers get UNAVAILABLE and retry
+the same turn (which never advances a session twice) instead of an INTERNAL
+error; the client reconnects by itself once Redis is back.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import redis
 
-from server.errors import PermissionDenied, ResourceExhausted
+from server.errors import PermissionDenied, ResourceExhausted, Unavailable
 from server.profiles import apply_episode, new_profile
 from server.stores.base import (
     AdaptationRecord,
@@ -41,6 +47,23 @@ from server.stores.base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reachable(method: F) -> F:
+    """Turn a lost connection to Redis into UNAVAILABLE (retry) rather than an internal error."""
+
+    @functools.wraps(method)
+    def call(self: RedisStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise Unavailable(
+                f"the Redis store at {self.url} cannot be reached ({exc}); retry the call "
+                "(a retried turn is answered once)"
+            ) from None
+
+    return call  # type: ignore[return-value]
 
 
 class RedisStore:
@@ -99,6 +122,7 @@ class RedisStore:
 
     # ------------------------------------------------------------------ sessions
 
+    @_reachable
     def create_session(
         self, session: SessionRecord, *, now_ms: int, max_per_player: int, max_total: int
     ) -> None:
@@ -136,18 +160,21 @@ class RedisStore:
 
         self._transaction(keys, body)
 
+    @_reachable
     def load_session(self, session_id: str) -> SessionRecord | None:
         data, state, ended = self._redis.hmget(self._session(session_id), "data", "state", "ended")
         if data is None:
             return None
         return SessionRecord.from_stored(data.decode(), state, ended == b"1")
 
+    @_reachable
     def session_status(self, session_id: str) -> tuple[int, bool, int] | None:
         next_turn, ended, expires = self._redis.hmget(
             self._session(session_id), "next_turn", "ended", "expires_ms"
         )
         return None if next_turn is None else (int(next_turn), ended == b"1", int(expires))
 
+    @_reachable
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
         return [self._apply(commit) for commit in commits]
 
@@ -196,6 +223,7 @@ class RedisStore:
 
         return self._transaction(keys, body)
 
+    @_reachable
     def end_session(self, session_id: str, *, expired_by_ms: int | None = None) -> bool:
         key = self._session(session_id)
 
@@ -214,6 +242,7 @@ class RedisStore:
 
         return self._transaction([key], body)
 
+    @_reachable
     def expire_sessions(self, now_ms: int) -> list[str]:
         candidates = self._redis.zrangebyscore(self._live, "-inf", now_ms)
         expired = []
@@ -225,15 +254,18 @@ class RedisStore:
                 self._redis.zrem(self._live, session_id)
         return expired
 
+    @_reachable
     def pending_adaptations(self) -> list[str]:
         return sorted(raw.decode() for raw in self._redis.smembers(self._pending))
 
     # ------------------------------------------------------------------ profiles
 
+    @_reachable
     def load_profile(self, player_id: str) -> ProfileRecord | None:
         raw = self._redis.get(self._profile_key(player_id))
         return None if raw is None else ProfileRecord.from_json(raw.decode())
 
+    @_reachable
     def load_adaptation(self, player_id: str, game: str) -> AdaptationRecord | None:
         learner, sha, state = self._redis.hmget(
             self._adapt(player_id, game), "learner", "model_sha", "state"
@@ -242,6 +274,7 @@ class RedisStore:
             return None
         return AdaptationRecord(player_id, game, learner.decode(), sha.decode(), bytes(state))
 
+    @_reachable
     def delete_player(self, player_id: str) -> tuple[bool, list[str]]:
         keys = [
             self._profile_key(player_id),

@@ -189,12 +189,16 @@ class RedisServer:
 
     def __init__(self, workdir: Path):
         self.port = free_port()
+        self.workdir = workdir
+        self._spawn()
+
+    def _spawn(self) -> None:
         self.process = subprocess.Popen(
             [
                 "redis-server",
                 "--port", str(self.port),
                 "--bind", "127.0.0.1",
-                "--dir", str(workdir),
+                "--dir", str(self.workdir),
                 "--appendonly", "yes",
                 "--appendfsync", "always",
                 "--save", "",
@@ -219,6 +223,12 @@ class RedisServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(10)
+
+    def kill_and_restart(self) -> None:
+        """SIGKILL, then start again on the same port and directory (its append-only file)."""
+        self.process.kill()
+        self.process.wait(10)
+        self._spawn()
 
 
 requires_redis = pytest.mark.skipif(

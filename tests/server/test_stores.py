@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from server.errors import PermissionDenied, ResourceExhausted
+from server.errors import PermissionDenied, ResourceExhausted, Unavailable
 from server.profiles import AGENT_WON, DRAW, PLAYER_WON, updated_rating
 from server.stores.base import (
     AdaptationRecord,
@@ -24,7 +24,7 @@ from server.stores.base import (
     Store,
 )
 from server.stores.sqlite import SqliteStore
-from tests.server.conftest import free_port, requires_redis
+from tests.server.conftest import RedisServer, free_port, requires_redis
 
 GAME = "matrix(bias=2.0,history=3,name=rps,rounds=50)"
 LIMITS = {"max_per_player": 2, "max_total": 3}
@@ -241,3 +241,25 @@ def test_an_unreachable_redis_is_named(tmp_path):
 
     with pytest.raises(ConnectionError, match=r"cannot reach the Redis store at redis://"):
         RedisStore(f"redis://127.0.0.1:{free_port()}/0")
+
+
+@requires_redis
+@pytest.mark.redis
+def test_a_redis_that_cannot_be_reached_is_unavailable_and_reconnected(tmp_path):
+    from server.stores.redis import RedisStore
+
+    (tmp_path / "redis").mkdir()
+    server = RedisServer(tmp_path / "redis")
+    store = RedisStore(server.url, prefix="down:")
+    try:
+        create(store, session("s1"))
+        server.process.kill()
+        server.process.wait(10)
+        for call, args in ((store.load_session, ("s1",)), (store.load_profile, ("p1",))):
+            with pytest.raises(Unavailable, match=r"cannot be reached.*retry"):
+                call(*args)
+        server.kill_and_restart()  # same port and append-only file: the session is still there
+        assert store.load_session("s1") == session("s1")
+    finally:
+        store.close()
+        server.stop()
