@@ -34,6 +34,13 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--max-tasks", type=int, default=None, help="only the first N tasks")
     parser.add_argument(
+        "--window",
+        type=int,
+        default=None,
+        help="points averaged into the reward at k for the gap closed "
+        "(default 5 rounds in matrix games, 1 episode elsewhere)",
+    )
+    parser.add_argument(
         "--variant",
         action="append",
         default=None,
@@ -112,6 +119,7 @@ def run_eval(args: argparse.Namespace) -> int:
         gap_ks=tuple(args.gap_at) if args.gap_at else default_ks,
         max_tasks=args.max_tasks,
         variants=tuple(args.variant) if args.variant else None,
+        window=args.window,
     )
     section = evaluate_family(
         config, FamilyEvaluation(learners, nonadaptive, extra, fallback_ceiling=fallback)

@@ -61,6 +61,12 @@ class EvalConfig:
     """Learner seats to evaluate; default every seat."""
     variants: tuple[str, ...] | None = None
     """Evaluate only these variants (spec strings) instead of the split's; its opponents stay."""
+    window: int | None = None
+    """Points of the axis averaged into R_k for the gap closed (default 5 rounds, 1 episode)."""
+
+    def __post_init__(self) -> None:
+        if self.window is not None and self.window < 1:
+            raise ConfigError(f"the gap-closed window must be at least 1, got {self.window}")
 
 
 @dataclass
@@ -158,11 +164,13 @@ def evaluate_family(config: EvalConfig, agents: FamilyEvaluation) -> dict[str, A
     if agents.nonadaptive is not None:
         base = played[agents.nonadaptive[0]]
         section["gap_closed"] = {
-            name: gap_closed_table(played[name], base, ceilings, axis, config.gap_ks)
+            name: gap_closed_table(played[name], base, ceilings, axis, config.gap_ks, config.window)
             for name in agents.learners
         }
         section["gap_closed_by_variant"] = {
-            name: gap_closed_by_variant(played[name], base, ceilings, axis, config.gap_ks)
+            name: gap_closed_by_variant(
+                played[name], base, ceilings, axis, config.gap_ks, config.window
+            )
             for name in agents.learners
         }
     return section
@@ -174,13 +182,14 @@ def gap_closed_by_variant(
     ceilings: np.ndarray,
     axis: str,
     ks: tuple[int, ...],
+    window: int | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """The gap closed over each variant's tasks alone (variants differ in how much there is)."""
     table = {}
     for variant in dict.fromkeys(task.variant for task in agent.tasks):
         rows = [i for i, task in enumerate(agent.tasks) if task.variant == variant]
         table[variant] = gap_closed_table(
-            _subset(agent, rows), _subset(nonadaptive, rows), ceilings[rows], axis, ks
+            _subset(agent, rows), _subset(nonadaptive, rows), ceilings[rows], axis, ks, window
         )
     return table
 

@@ -5,7 +5,9 @@ most families, or the round within a match for matrix games (one match is one
 episode there, and adaptation happens round by round). The headline number is
 the gap closed at k: (R_k - R_nonadaptive,k) / (R_ceiling - R_nonadaptive,k),
 from task-averaged rewards. On the round axis R_k is the mean reward over the
-five rounds ending at k, so a single noisy round does not decide it.
+five rounds ending at k, so a single noisy round does not decide it; on the
+episode axis R_k is episode k alone unless a longer window is asked for (a
+poker hand is as noisy as a round).
 """
 
 from __future__ import annotations
@@ -57,12 +59,14 @@ def _task_curve(results: TrialResults, axis: str) -> np.ndarray:
     return results.returns.mean(axis=0)
 
 
-def _smoothed(curve: np.ndarray, axis: str) -> np.ndarray:
-    if axis != "round":
+def _smoothed(curve: np.ndarray, axis: str, window: int | None = None) -> np.ndarray:
+    """Mean over the ``window`` points ending at each k (default: 5 rounds, 1 episode)."""
+    window = window or (ROUND_WINDOW if axis == "round" else 1)
+    if window == 1:
         return curve
     out = np.empty_like(curve)
     for k in range(curve.shape[-1]):
-        out[..., k] = np.nanmean(curve[..., max(0, k - ROUND_WINDOW + 1) : k + 1], axis=-1)
+        out[..., k] = np.nanmean(curve[..., max(0, k - window + 1) : k + 1], axis=-1)
     return out
 
 
@@ -112,13 +116,14 @@ def gap_closed_table(
     ceilings: np.ndarray,
     axis: str,
     ks: tuple[int, ...],
+    window: int | None = None,
 ) -> dict[str, float | None]:
     """Gap closed at each k in ``ks`` (tasks without a ceiling are left out)."""
     known = ~np.isnan(ceilings)
     if not known.any():
         return {f"k={k}": None for k in ks}
-    mine = _smoothed(agent.curve(axis), axis)[known]
-    base = _smoothed(nonadaptive.curve(axis), axis)[known]
+    mine = _smoothed(agent.curve(axis), axis, window)[known]
+    base = _smoothed(nonadaptive.curve(axis), axis, window)[known]
     table = {}
     for k in ks:
         if k > mine.shape[1]:

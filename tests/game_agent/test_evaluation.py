@@ -240,6 +240,7 @@ def _outcome(variant, returns, ceiling):
 
 
 def test_gap_closed_by_variant_against_hand_values():
+    from game_agent.errors import ConfigError
     from game_agent.evaluation.evaluate import gap_closed_by_variant
     from game_agent.evaluation.report import AgentCurves
 
@@ -249,6 +250,11 @@ def test_gap_closed_by_variant_against_hand_values():
     base = AgentCurves("b", "b", [_outcome("a", [[0, 0]], 2.0), _outcome("b", [[0.5, 0.5]], 1.5)])
     table = gap_closed_by_variant(agent, base, np.array([2.0, 1.5]), "episode", (1, 2))
     assert table == {"a": {"k=1": 0.25, "k=2": 0.5}, "b": {"k=1": 0.5, "k=2": 0.5}}
+    # a window of 2 averages episodes 1 and 2: variant a (0.75 - 0) / 2
+    windowed = gap_closed_by_variant(agent, base, np.array([2.0, 1.5]), "episode", (2,), 2)
+    assert windowed["a"] == {"k=2": 0.375}
+    with pytest.raises(ConfigError, match="window"):
+        EvalConfig(family="poker", window=0)
 
 
 def test_variant_filter_keeps_the_split_opponents_and_names_strangers():
