@@ -1,9 +1,9 @@
 """Micro-batching: many sessions' turns answered by one forward pass, off the event loop.
 
 :class:`MicroBatcher` is the generic part. The first item submitted under a key
-opens a batch and starts a short window (``window_s``, a few hundred
-microseconds); items submitted under the same key while it is open join it; the
-batch runs when the window closes or as soon as it holds ``max_batch`` items.
+opens a batch and starts a short window (``window_s``; zero means the next
+event-loop tick); items submitted under the same key while it is open join it;
+the batch runs when the window closes or as soon as it holds ``max_batch`` items.
 It runs in an executor thread, so the event loop keeps accepting requests while
 torch computes, and each submitter gets back its own row of the result.
 

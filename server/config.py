@@ -45,8 +45,11 @@ class ServerConfig:
     """Largest idle timeout a client may ask for in ``SessionOptions``."""
     expiry_sweep_s: float = 30.0
     """How often expired sessions are swept from the store."""
-    batch_window_s: float = 0.0005
-    """How long the first turn of a batch waits for concurrent turns to join it."""
+    batch_window_s: float = 0.0
+    """How long the first turn of a batch waits for concurrent turns to join it. 0 (the
+    default) runs it at the next event-loop tick: under load, turns still share forward
+    passes, because those arriving while the model threads are busy wait for the next batch
+    (``server.batcher``), and at low load no turn waits for company that is not coming."""
     max_batch_size: int = 64
     """Most turns answered by one forward pass; a full batch runs without waiting."""
     model_threads: int = 2
