@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from typing import Any, ClassVar, NamedTuple
@@ -233,12 +233,25 @@ class PPOLearner:
         items = self._sequence_items(batches)
         if len(items) == 0:
             return {}
+        stats = self._optimise(items, lambda rows: self._minibatch_loss(batches, rows), config)
+        stats["explained_variance"] = explained_variance(
+            torch.cat([b.values.flatten() for b in batches]),
+            torch.cat([b.returns.flatten() for b in batches]),
+            torch.cat([b.weights.flatten() for b in batches]),
+        )
+        return stats
+
+    def _optimise(
+        self, items: Tensor, minibatch_loss: Callable[[Tensor], Any], config: Any
+    ) -> dict[str, float]:
+        """PPO epochs over shuffled minibatches of ``items`` (stopping early past the target
+        KL); the mean of each loss term. ``minibatch_loss(rows)`` returns a PPO loss tuple."""
         totals: dict[str, float] = defaultdict(float)
         steps = 0
         for _ in range(config.update_epochs):
             order = torch.randperm(len(items), generator=self.update_generator)
             for chunk in order.tensor_split(min(config.num_minibatches, len(items))):
-                loss = self._minibatch_loss(batches, items[chunk])
+                loss = minibatch_loss(items[chunk])
                 self.optimizer.zero_grad()
                 loss.total.backward()
                 torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
@@ -249,13 +262,7 @@ class PPOLearner:
             if config.target_kl > 0 and loss.approx_kl.item() > config.target_kl:
                 break
         self.updates += 1
-        stats = {key: value / steps for key, value in totals.items()}
-        stats["explained_variance"] = explained_variance(
-            torch.cat([b.values.flatten() for b in batches]),
-            torch.cat([b.returns.flatten() for b in batches]),
-            torch.cat([b.weights.flatten() for b in batches]),
-        )
-        return stats
+        return {key: value / steps for key, value in totals.items()}
 
     def _merged(self, groups: list[GroupRollout]) -> list[GroupRollout]:
         """Variants one forward pass can replay together, merged into one wide group each."""

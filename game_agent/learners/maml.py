@@ -172,23 +172,7 @@ class MAMLLearner(PPOLearner):
         ).reshape(-1, 2)
         if len(items) == 0:
             return {}
-        totals: dict[str, float] = defaultdict(float)
-        steps = 0
-        for _ in range(config.update_epochs):
-            order = torch.randperm(len(items), generator=self.update_generator)
-            for chunk in order.tensor_split(min(config.num_minibatches, len(items))):
-                loss = self._meta_loss(prepared, items[chunk])
-                self.optimizer.zero_grad()
-                loss.total.backward()
-                torch.nn.utils.clip_grad_norm_(self.policy.parameters(), config.max_grad_norm)
-                self.optimizer.step()
-                steps += 1
-                for key, value in loss._asdict().items():
-                    totals[key] += float(value.detach())
-            if config.target_kl > 0 and loss.approx_kl.item() > config.target_kl:
-                break
-        self.updates += 1
-        stats = {key: value / steps for key, value in totals.items()}
+        stats = self._optimise(items, lambda rows: self._meta_loss(prepared, rows), config)
         stats["explained_variance"] = explained_variance(
             torch.cat([p.batch.values.flatten() for p in prepared]),
             torch.cat([p.returns.flatten() for p in prepared]),
