@@ -91,6 +91,9 @@ def run_eval(args: argparse.Namespace) -> int:
         raise ConfigError(f"all checkpoints must play one family; got {sorted(families)}")
     family = families.pop()
 
+    by_round = family in ROUND_AXIS_FAMILIES
+    # A matrix trial is one match, read round by round: K = 1 there, for SB3's budget too.
+    episodes = 1 if by_round else args.episodes
     nonadaptive, extra, fallback = None, {}, None
     for item in args.baselines:
         kind, _, value = item.partition("=")
@@ -100,20 +103,19 @@ def run_eval(args: argparse.Namespace) -> int:
         elif kind == "sb3":
             work = args.out / "sb3_models"
             for factor in (1, 100):
-                baseline = SB3FromScratch(args.episodes * factor, work)
+                baseline = SB3FromScratch(episodes * factor, work)
                 extra[baseline.name] = baseline
                 sources[baseline.name] = f"stable-baselines3 PPO, {baseline.episodes} episodes"
-            fallback = SB3FromScratch(args.episodes * 100).name
+            fallback = SB3FromScratch(episodes * 100).name
         else:
             raise ConfigError(f"unknown baseline {item!r}; use multitask=CKPT or sb3")
 
-    by_round = family in ROUND_AXIS_FAMILIES
     default_ks = (1, 5, 10, 20, 50) if by_round else (1, 3, 10)
     config = EvalConfig(
         family=family,
         split=args.split,
         trials=args.trials,
-        episodes=1 if by_round else args.episodes,
+        episodes=episodes,
         seed=args.seed,
         greedy=args.greedy,
         gap_ks=tuple(args.gap_at) if args.gap_at else default_ks,
