@@ -52,8 +52,9 @@ with S = ``switch_backs`` (0 in poker). The mean reward per unit is therefore
 at least ``v - (budget + Delta + S (stint_budget + Delta)) / T``. For RPS
 (rewards in [-1, 1], v = 0, Delta = 1) with the defaults (0.25, 1 switch-back,
 0.25) that is 2.5 per player, 0.05 per round over a 50-round match; for
-standard Kuhn (Delta = 2 - 1/18 for player_0) with budget 0.5 it is 2.44
-chips per player, under 0.05 per hand after 50 hands. Hysteresis is what
+standard Kuhn (Delta = 2 - 1/18 for player_0, 2 + 1/18 for player_1) with
+budget 0.5 it is 2.44 and 2.56 chips per player, about 0.05 per hand after
+50 hands. Hysteresis is what
 stops farming: the opponent cannot trigger switch-backs at will, only by
 letting the shadow policy win ``hysteresis`` in expectation, and S bounds how
 often that can be paid for. The price is paid against exploitable players:

@@ -31,7 +31,7 @@ RPS = games.parse_spec("matrix(name=rps)")
 KUHN = games.parse_spec("poker(game=kuhn)")
 MATRIX_ADVERSARIES = ("adv_freq_br", "adv_last_br2", "adv_reverse_cycle", "echo2")
 POKER_CONFIG = SafetyConfig(budget=0.5)
-"""What models/poker/safety.json ships: budget + Delta = 2.44 chips, < 0.05/hand over 50."""
+"""What models/poker/safety.json ships: budget + Delta = 2.44 / 2.56 chips by seat in Kuhn."""
 
 
 class RuleLearner:
