@@ -1,30 +1,31 @@
-"""The agents shipped under models/: one loadable checkpoint per family, safe where promised,
-small enough for the repository, and a README whose command reproduces it."""
+"""The agents shipped under models/ are served the way the docs promise: behind the safety
+wrapper for matrix and poker, found by ``play --local``, with the command that made them.
+
+(That each loads, plays its held-out variants, stays small and serves on the ``make serve``
+defaults is checked in ``tests/test_shipped_models.py``.)
+"""
 
 from pathlib import Path
 
 import pytest
 
 from game_agent.checkpoint import load
-from game_agent.learners.safe import SafeLearner
+from game_agent.learners.safe import SafeLearner, SafetyConfig, read_safety_file
 from game_agent.local import default_checkpoint
-from games import get_split, parse_spec
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
-SAFE = {"matrix", "poker"}
+SAFETY = {"matrix": SafetyConfig(), "poker": SafetyConfig(budget=0.5)}
+"""The settings EVALUATION.md and the safety bound in game_agent/learners/safe.py quote."""
 
 
 @pytest.mark.parametrize("family", ["connect_n", "matrix", "poker", "pong"])
-def test_shipped_agent_loads_plays_the_heldout_split_and_says_how_it_was_made(family):
+def test_shipped_agent_is_safe_where_promised_and_documents_its_training(family):
     path = MODELS / family
     assert default_checkpoint(family, MODELS) == path
+    assert read_safety_file(path) == SAFETY.get(family)
     learner = load(path)
-    assert isinstance(learner, SafeLearner) == (family in SAFE)
-    assert learner.layout.family == family
-    for variant in get_split(family, "heldout").variants:
-        assert learner.supports(parse_spec(variant)), variant
-    size = sum(f.stat().st_size for f in path.iterdir())
-    assert size < 5_000_000
+    assert isinstance(learner, SafeLearner) == (family in SAFETY)
+    assert load(path, safety=False).name == "rl2"
     readme = (path / "README.md").read_text()
     assert f"game-agent train --config configs/{family}_rl2.toml --steps" in readme
     assert f"--seed 0 --out runs/{family}_rl2" in readme
