@@ -216,6 +216,13 @@ class PPOLearner:
         rollout = sampler.collect(self.policy)
         self.policy.train()
         losses = self.update(rollout)
+        return self._iteration_stats(rollout, sampler, losses)
+
+    @staticmethod
+    def _iteration_stats(
+        rollout: Rollout, sampler: Sampler, losses: dict[str, float]
+    ) -> IterationStats:
+        """What one iteration reports: its rollout's counts and returns, and the update's losses."""
         episodes = rollout.episodes
         return IterationStats(
             decisions=rollout.num_decisions,

@@ -152,15 +152,7 @@ class MAMLLearner(PPOLearner):
         losses = self.update(rollout)
         adaptations = player.adaptations
         losses["adaptations_per_trial"] = float(np.mean(adaptations)) if adaptations else 0.0
-        episodes = rollout.episodes
-        return IterationStats(
-            decisions=rollout.num_decisions,
-            kernel_steps=rollout.kernel_steps,
-            episodes=len(episodes.total_reward),
-            mean_return=episodes.mean_return(),
-            return_by_episode=episodes.mean_return_by_index(sampler.config.episodes_per_trial),
-            losses=losses,
-        )
+        return self._iteration_stats(rollout, sampler, losses)
 
     def update(self, rollout: Rollout) -> dict[str, float]:
         """PPO epochs over the rollout's trials, each minibatch replaying its adaptation chains."""
