@@ -60,6 +60,7 @@ Why it is built this way:
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import logging
 import os
@@ -273,9 +274,19 @@ def example_inputs(
 
 
 def _trace(module: ExportedPolicy, path: Path, spec: GameSpec, opset: int) -> None:
+    path.write_bytes(trace_graph(module, spec, opset))
+
+
+def trace_graph(module: ExportedPolicy, spec: GameSpec, opset: int = DEFAULT_OPSET) -> bytes:
+    """The serialised ONNX model of ``module``, traced in memory rather than to a file.
+
+    Shared by :func:`export_onnx` and :mod:`game_agent.inference`, which compiles the
+    same graph for serving.
+    """
     policy = module.policy
     names = input_names(policy)
     outputs = output_names(policy)
+    buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The legacy exporter's deprecation notice and the tracer's notes about the
         # data-dependent branch the module docstring explains; verify() is the real check.
@@ -283,25 +294,37 @@ def _trace(module: ExportedPolicy, path: Path, spec: GameSpec, opset: int) -> No
         torch.onnx.export(
             module,
             example_inputs(policy, spec, batch=2),
-            str(path),
+            buffer,
             dynamo=False,
             input_names=list(names),
             output_names=list(outputs),
             dynamic_axes={name: {0: "batch"} for name in (*names, *outputs)},
             opset_version=opset,
         )
+    return buffer.getvalue()
 
 
 def verify(module: ExportedPolicy, path: Path, spec: GameSpec, *, samples: int) -> float:
     """Run the exported graph and torch on the same random inputs; the largest difference.
 
-    Batches of 1, 3 and 7 players check the dynamic batch dimension. Raises
-    :class:`GameAgentError` when any output differs by more than VERIFY_TOLERANCE
-    or a greedy action differs where the choice is not a near-tie.
+    See :func:`verify_session`; errors name the file.
     """
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return verify_session(module, session, spec, samples=samples, label=f"ONNX export {path.name}")
+
+
+def verify_session(
+    module: ExportedPolicy, session: Any, spec: GameSpec, *, samples: int, label: str
+) -> float:
+    """Run ``session`` (an onnxruntime InferenceSession of ``module``'s graph) and torch on
+    the same random inputs; the largest difference.
+
+    Batches of 1, 3 and 7 players check the dynamic batch dimension. Raises
+    :class:`GameAgentError`, starting with ``label``, when any output differs by more
+    than VERIFY_TOLERANCE or a greedy action differs where the choice is not a near-tie.
+    """
     names = input_names(module.policy)
     outputs = output_names(module.policy)
     generator = torch.Generator().manual_seed(0)
@@ -314,24 +337,24 @@ def verify(module: ExportedPolicy, path: Path, spec: GameSpec, *, samples: int) 
         got = session.run(list(outputs), {n: t.numpy() for n, t in zip(names, inputs, strict=True)})
         for name, want, have in zip(outputs, expected, got, strict=True):
             if name == "greedy_action":
-                _check_greedy(want, have, expected[0], path)
+                _check_greedy(want, have, expected[0], label)
                 continue
             error = float(np.max(np.abs(want - have))) if want.size else 0.0
             worst = max(worst, error)
             if not error <= VERIFY_TOLERANCE:
                 raise GameAgentError(
-                    f"ONNX export {path.name}: output {name!r} differs from torch by {error:.3g} "
+                    f"{label}: output {name!r} differs from torch by {error:.3g} "
                     f"(tolerance {VERIFY_TOLERANCE:g}); the graph cannot be used"
                 )
     return worst
 
 
-def _check_greedy(want: np.ndarray, have: np.ndarray, probs: np.ndarray, path: Path) -> None:
+def _check_greedy(want: np.ndarray, have: np.ndarray, probs: np.ndarray, label: str) -> None:
     top2 = np.sort(probs, axis=1)[:, -2:] if probs.shape[1] > 1 else np.ones((len(probs), 2))
     clear = (top2[:, 1] - top2[:, 0]) > VERIFY_TOLERANCE
     if (want[clear] != have[clear]).any():
         raise GameAgentError(
-            f"ONNX export {path.name}: greedy actions {have.tolist()} differ from torch's "
+            f"{label}: greedy actions {have.tolist()} differ from torch's "
             f"{want.tolist()}; the graph cannot be used"
         )
 
