@@ -46,14 +46,16 @@ class ServerConfig:
     expiry_sweep_s: float = 30.0
     """How often expired sessions are swept from the store."""
     batch_window_s: float = 0.0
-    """How long the first turn of a batch waits for concurrent turns to join it. 0 (the
-    default) runs it at the next event-loop tick: under load, turns still share forward
-    passes, because those arriving while the model threads are busy wait for the next batch
-    (``server.batcher``), and at low load no turn waits for company that is not coming."""
+    """How long a turn engine worker waits for more turns after the first of a batch. 0 (the
+    default) runs at once: under load, turns still share forward passes, because those
+    arriving while the workers are busy form the next batch (``server.engine``), and at low
+    load no turn waits for company that is not coming."""
     max_batch_size: int = 64
-    """Most turns answered by one forward pass; a full batch runs without waiting."""
-    model_threads: int = 2
-    """Worker threads running forward passes (one batch per thread at a time)."""
+    """Most turns answered by one forward pass and committed in one transaction."""
+    model_threads: int = 1
+    """Turn engine workers, each running a batch end to end (forward pass, serialisation,
+    commit). One keeps batches largest; a second overlaps one batch's commit (an fsync with
+    ``sync_commits``) with the next batch's forward pass."""
     adaptation_threads: int = 1
     """Worker threads running ``end_episode`` (MAML gradient steps), off the turn path."""
     max_sessions_per_player: int = 8

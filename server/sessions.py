@@ -6,10 +6,11 @@ the player's :class:`AdaptationState` and a turn counter; every ``Act`` and
 
 Turns. ``act`` observes the reward that arrived with the turn (when the agent
 has acted earlier in the episode; a reward on an episode's first turn only
-counts towards the episode total), then the batcher answers it together with
-concurrent sessions' turns in one forward pass. The new state and the reply
-are committed to the store in one transaction *before* the reply is returned,
-so a server killed at any moment loses no acknowledged turn. A turn repeating
+counts towards the episode total), then the turn engine (:mod:`server.engine`)
+answers it together with concurrent sessions' turns in one forward pass and
+commits the new state and the reply, in the same worker thread and one
+transaction for the whole batch, *before* the reply is returned, so a server
+killed at any moment loses no acknowledged turn. A turn repeating
 the last acknowledged number is a retry: its stored reply is returned and the
 state is not advanced. Any other number is FAILED_PRECONDITION.
 
@@ -31,10 +32,13 @@ started it; a player id belongs to the principal that first used it. Live
 sessions are limited per player and in total; idle ones expire.
 
 Concurrency. Calls on one session are serialised by its lock; sessions run
-concurrently. Sessions are cached in memory; every write is compare-and-set on
-the turn number, so if another replica sharing a Redis store advanced a
-session, this one answers ABORTED (retry) instead of overwriting it. Turns are
-shielded from client cancellation: once started, a turn completes and commits.
+concurrently. A turn handed to the engine keeps the lock until its outcome is
+delivered on the event loop, where the session's record and state are updated:
+a client that hangs up mid-turn cannot let the next call overtake it.
+Sessions are cached in memory; every write is compare-and-set on the turn
+number, so if another replica sharing a Redis store advanced a session, this
+one answers ABORTED (retry) instead of overwriting it. Once handed to the
+engine, a turn completes and commits even if its caller is gone.
 """
 
 from __future__ import annotations
@@ -58,8 +62,8 @@ from game_agent.learner import EpisodeOutcome
 from game_agent.state import AdaptationState
 from games.registry import parse_spec
 from games.spec import GameSpec
-from server.batcher import MicroBatcher, TurnBatcher, TurnInput, TurnKey
 from server.config import ServerConfig
+from server.engine import Job, Outcome, TurnEngine, TurnInput, TurnKey, TurnOutput
 from server.errors import Aborted, FailedPrecondition, NotFound, PermissionDenied, Unavailable
 from server.metrics import Metrics
 from server.models import ModelRegistry, ServedModel
@@ -134,24 +138,18 @@ class SessionManager:
         self._store = store
         self._metrics = metrics or Metrics()
         self._clock = clock
-        self._model_pool = ThreadPoolExecutor(config.model_threads, thread_name_prefix="model")
+        self._model_pool = ThreadPoolExecutor(1, thread_name_prefix="model")
         self._adapt_pool = ThreadPoolExecutor(config.adaptation_threads, thread_name_prefix="adapt")
         self._store_pool = ThreadPoolExecutor(1, thread_name_prefix="store")
-        self._turns = TurnBatcher(
+        batch_sizes = {m.name: self._metrics.batch_size.labels(m.name) for m in models}
+        self._engine = TurnEngine(
             {model.name: model.learner for model in models},
-            self._model_pool,
-            window_s=config.batch_window_s,
+            store.commit,
+            threads=config.model_threads,
             max_batch=config.max_batch_size,
-            on_batch=lambda key, n: self._metrics.batch_size.labels(key.model).observe(n),
-            max_in_flight=config.model_threads,
-        )
-        self._commits: MicroBatcher[None, Commit, CommitStatus] = MicroBatcher(
-            lambda _key, commits: store.commit(commits),
-            self._store_pool,
-            window_s=0.0,
-            max_batch=4 * config.max_batch_size,
-            on_batch=lambda _key, n: self._metrics.commit_batch_size.observe(n),
-            max_in_flight=1,  # the one store thread: commits arriving meanwhile share a transaction
+            window_s=config.batch_window_s,
+            on_batch=lambda key, n: batch_sizes[key.model].observe(n),
+            on_commit=self._metrics.commit_batch_size.observe,
         )
         self._live: dict[str, _Live] = {}
         self._load_lock = asyncio.Lock()
@@ -188,10 +186,11 @@ class SessionManager:
             self._sweeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-        await self._turns.drain()
+        await self._engine.drain()
         while self._adaptations:
             await asyncio.gather(*list(self._adaptations), return_exceptions=True)
-        await self._commits.drain()
+        await self._engine.drain()
+        self._engine.close()
         await self._in_store(self._store.close)
         for pool in (self._model_pool, self._adapt_pool, self._store_pool):
             pool.shutdown(wait=True)
@@ -289,12 +288,9 @@ class SessionManager:
     ) -> ActResult:
         self._check_open()
         live = await self._owned(principal, session_id)
-        return await _shielded(self._act(live, turn, obs, mask, reward))
-
-    async def _act(
-        self, live: _Live, turn: int, obs: np.ndarray, mask: np.ndarray, reward: float
-    ) -> ActResult:
-        async with live.lock:
+        submitted = False
+        await live.lock.acquire()
+        try:
             await self._refresh(live)
             self._check_active(live)
             stored = self._replay(live, turn, "act")
@@ -305,31 +301,51 @@ class SessionManager:
             self._check_turn(live, turn)
             await self._settle(live)
             record = live.record
-            out = await self._turns.act(
-                TurnKey(live.model.name, record.game, record.greedy),
-                TurnInput(live.state, obs, mask, reward if record.awaiting_reward else None),
+            key = TurnKey(live.model.name, record.game, record.greedy)
+            inputs = TurnInput(live.state, obs, mask, reward if record.awaiting_reward else None)
+            future = self._submit(
+                live,
+                functools.partial(self._acted, record, turn, reward),
+                functools.partial(self._apply_act, live),
+                (key, inputs),
             )
-            probs = tuple(float(p) for p in out.probs)
-            reply = {
-                "kind": "act",
-                "turn": turn,
-                "action": out.action,
-                "probs": probs,
-                "value": out.value,
-            }
-            new = dataclasses.replace(
-                record,
-                next_turn=turn + 1,
-                state=out.state_bytes,
-                last_reply=json.dumps(reply),
-                awaiting_reward=True,
-                episode_steps=record.episode_steps + 1,
-                episode_reward=record.episode_reward + reward,
-                expires_ms=self._expiry(record),
-            )
-            await self._commit(live, Commit(new, expected_turn=record.next_turn))
-            live.record, live.state = new, out.state
-            return ActResult(turn, out.action, probs, out.value, False)
+            submitted = True
+        finally:
+            if not submitted:
+                live.lock.release()
+        return await future
+
+    def _acted(
+        self, record: SessionRecord, turn: int, reward: float, out: TurnOutput | None
+    ) -> tuple[tuple[SessionRecord, AdaptationState, ActResult], Commit]:
+        """Engine thread: the record to commit for an answered turn."""
+        assert out is not None
+        probs = tuple(out.probs.tolist())
+        result = ActResult(turn, out.action, probs, out.value, False)
+        reply = {"kind": "act", "turn": turn, "action": out.action, "probs": probs}
+        reply["value"] = out.value
+        new = dataclasses.replace(
+            record,
+            next_turn=turn + 1,
+            state=out.state_bytes,
+            last_reply=json.dumps(reply),
+            awaiting_reward=True,
+            episode_steps=record.episode_steps + 1,
+            episode_reward=record.episode_reward + reward,
+            expires_ms=self._expiry(record),
+        )
+        return (new, out.state, result), Commit(new, expected_turn=record.next_turn)
+
+    def _apply_act(
+        self,
+        live: _Live,
+        value: tuple[SessionRecord, AdaptationState, ActResult],
+        status: CommitStatus,
+    ) -> ActResult:
+        new, state, result = value
+        self._check_committed(live, status)
+        live.record, live.state = new, state
+        return result
 
     async def end_episode(
         self,
@@ -342,54 +358,76 @@ class SessionManager:
         """``result``: +1 the agent won, -1 the player won, 0 draw, None to infer from rewards."""
         self._check_open()
         live = await self._owned(principal, session_id)
-        replayed = await _shielded(self._end_episode(live, turn, final_reward, result))
+        replayed = await self._end_episode(live, turn, final_reward, result)
         profile = await self._profile_of(live.record.player_id)
         return EpisodeEnd(turn, replayed, profile)
 
     async def _end_episode(
         self, live: _Live, turn: int, final_reward: float, result: int | None
     ) -> bool:
-        async with live.lock:
+        submitted = False
+        await live.lock.acquire()
+        try:
             await self._refresh(live)
             self._check_active(live)
             if self._replay(live, turn, "end_episode") is not None:
                 return True
             self._check_turn(live, turn)
             await self._settle(live)
-            record = live.record
-            total = record.episode_reward + final_reward
-            if result is None:
-                result = AGENT_WON if total > 0 else PLAYER_WON if total < 0 else DRAW
-            state = live.state
-            if record.awaiting_reward:
-                observed = await self._run(
-                    self._model_pool,
-                    live.model.learner.observe,
-                    [state],
-                    np.array([final_reward], dtype=np.float32),
-                    np.array([True]),
-                )
-                state = observed[0]
-            outcome = EpisodeOutcome(total, result, record.episode_steps)
-            now = self._now_ms()
-            new = dataclasses.replace(
-                record,
-                next_turn=turn + 1,
-                state=await self._run(self._model_pool, state.to_bytes),
-                last_reply=json.dumps({"kind": "end_episode", "turn": turn}),
-                awaiting_reward=False,
-                episode_steps=0,
-                episode_reward=0.0,
-                pending_outcome=json.dumps(outcome._asdict()),
-                expires_ms=self._expiry(record),
+            future = self._submit(
+                live,
+                functools.partial(
+                    self._ended, live.model, live.record, live.state, turn, final_reward, result
+                ),
+                functools.partial(self._apply_end, live),
             )
-            episode = EpisodeRecord(
-                record.player_id, record.principal, record.game, result, total, now
-            )
-            await self._commit(live, Commit(new, expected_turn=record.next_turn, episode=episode))
-            live.record, live.state = new, state
-            self._start_adaptation(live)
-            return False
+            submitted = True
+        finally:
+            if not submitted:
+                live.lock.release()
+        return await future
+
+    def _ended(
+        self,
+        model: ServedModel,
+        record: SessionRecord,
+        state: AdaptationState,
+        turn: int,
+        final_reward: float,
+        result: int | None,
+        _row: TurnOutput | None,
+    ) -> tuple[tuple[SessionRecord, AdaptationState], Commit]:
+        """Engine thread: observe the final reward and build the episode's records."""
+        total = record.episode_reward + final_reward
+        if result is None:
+            result = AGENT_WON if total > 0 else PLAYER_WON if total < 0 else DRAW
+        if record.awaiting_reward:
+            final = np.array([final_reward], dtype=np.float32)
+            state = model.learner.observe([state], final, np.array([True]))[0]
+        outcome = EpisodeOutcome(total, result, record.episode_steps)
+        new = dataclasses.replace(
+            record,
+            next_turn=turn + 1,
+            state=state.to_bytes(),
+            last_reply=json.dumps({"kind": "end_episode", "turn": turn}),
+            awaiting_reward=False,
+            episode_steps=0,
+            episode_reward=0.0,
+            pending_outcome=json.dumps(outcome._asdict()),
+            expires_ms=self._expiry(record),
+        )
+        episode = EpisodeRecord(
+            record.player_id, record.principal, record.game, result, total, self._now_ms()
+        )
+        return (new, state), Commit(new, expected_turn=record.next_turn, episode=episode)
+
+    def _apply_end(
+        self, live: _Live, value: tuple[SessionRecord, AdaptationState], status: CommitStatus
+    ) -> bool:
+        self._check_committed(live, status)
+        live.record, live.state = value
+        self._start_adaptation(live)
+        return False
 
     # ------------------------------------------------------------------ profiles
 
@@ -569,7 +607,7 @@ class SessionManager:
         commit = Commit(
             new, expected_turn=record.next_turn, adaptation=profile_state, allow_ended=True
         )
-        status = await self._commits.submit(None, commit)
+        status = await self._commit_only(commit)
         if status is not CommitStatus.APPLIED:
             self._evict(record.session_id)
             log.info("adaptation of session %s not stored: %s", record.session_id, status.value)
@@ -579,9 +617,46 @@ class SessionManager:
         if live.record.ended:
             self._evict(record.session_id)
 
+    def _submit(
+        self,
+        live: _Live | None,
+        finish: Callable[[TurnOutput | None], tuple[Any, Commit]],
+        apply: Callable[[Any, CommitStatus], T],
+        turn: tuple[TurnKey, TurnInput] | None = None,
+    ) -> asyncio.Future[T]:
+        """Hand a job to the engine; ``apply`` runs on the loop with its commit's status.
+
+        With ``live``, the caller holds the session's lock and the delivery releases it,
+        whether or not the caller is still waiting.
+        """
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+        def deliver(outcome: Outcome) -> None:
+            try:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                value = apply(*outcome)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(value)
+            finally:
+                if live is not None:
+                    live.lock.release()
+
+        self._engine.submit(Job(finish, deliver, turn))
+        return future
+
+    async def _commit_only(self, commit: Commit) -> CommitStatus:
+        return await self._submit(None, lambda _row: (None, commit), lambda _v, status: status)
+
     async def _commit(self, live: _Live, commit: Commit) -> None:
-        status = await self._commits.submit(None, commit)
-        session_id = commit.session.session_id
+        self._check_committed(live, await self._commit_only(commit))
+
+    def _check_committed(self, live: _Live, status: CommitStatus) -> None:
+        session_id = live.record.session_id
         if status is CommitStatus.CONFLICT:
             self._evict(session_id)
             raise Aborted(
@@ -646,14 +721,3 @@ class SessionManager:
     @staticmethod
     async def _run(pool: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(pool, fn, *args)
-
-
-async def _shielded(coro: Any) -> Any:
-    """Run ``coro`` to completion even if the caller is cancelled (a client hung up)."""
-    task = asyncio.ensure_future(coro)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        if not task.done():
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
-        raise

@@ -84,6 +84,30 @@ def test_a_turn_completes_and_commits_when_the_client_hangs_up(tmp_path):
     assert retry.replayed and learner.act_batches == [1]
 
 
+def test_a_retry_right_after_a_hang_up_waits_for_the_turn_in_flight(tmp_path):
+    # The session stays locked until the engine delivered the abandoned turn, so the
+    # retry is answered from the committed reply instead of racing the commit.
+    learner = CountingLearner(act_delay_s=0.3)
+
+    async def main():
+        sessions = manager(tmp_path, learner=learner)
+        await sessions.start()
+        view = await sessions.start_session("", "p", SPEC, 0, SETTINGS)
+        sid = view.record.session_id
+        call = asyncio.ensure_future(sessions.act("", sid, 1, OBS, MASK, 0.0))
+        await asyncio.sleep(0.1)
+        call.cancel()
+        retry = await sessions.act("", sid, 1, OBS, MASK, 0.0)
+        following = await sessions.act("", sid, 2, OBS, MASK, 1.0)
+        await sessions.close()
+        return retry, following
+
+    retry, following = asyncio.run(main())
+    assert retry.replayed and retry.turn == 1
+    assert not following.replayed and following.turn == 2
+    assert learner.act_batches == [1, 1]
+
+
 def test_the_background_sweep_expires_idle_sessions(tmp_path):
     store = SqliteStore(tmp_path / "s.sqlite3", sync_commits=False)
 

@@ -1,0 +1,282 @@
+"""The turn engine: each batch of turns is computed and committed by one worker thread.
+
+A turn's work is a forward pass, the serialisation of the new state and a
+durable commit. The engine does all three in a worker thread and hands the
+results back to the event loop in *one* callback per batch, so a turn costs
+the loop one queue ``put`` and one wake-up, whatever the load.
+
+Batching needs no timer. Workers take every job waiting in the queue (up to
+``max_batch``) when they become free: at low load a turn runs the moment it
+arrives, and under load the turns that arrived during the previous batch share
+the next forward pass (one ``learner.observe`` + ``learner.act`` per
+(model, variant, greedy) key) and one store transaction. ``window_s`` > 0 makes
+a worker wait that long for company after the first job (a throughput knob for
+machines where a forward pass of one costs nearly as much as one of many).
+
+A :class:`Job` optionally carries a turn for the forward pass, and always a
+``finish`` that runs in the worker after it (it turns the forward pass's row
+into the record to commit) and a ``deliver`` that runs on the event loop with
+the commit's outcome. Jobs that only commit (an episode's end) ride in the same
+transaction as the turns of their batch.
+
+Thread safety: stores lock internally (``server.stores``), learners are only
+read by forward passes, and jobs of one session never overlap because the
+session holds its lock until ``deliver`` ran (``server.sessions``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from game_agent.learner import Learner
+from game_agent.state import AdaptationState
+from server.stores.base import Commit, CommitStatus
+
+log = logging.getLogger(__name__)
+
+
+class TurnKey(NamedTuple):
+    """Turns that can share one forward pass: same model, same variant, same sampling mode."""
+
+    model: str
+    game: str
+    greedy: bool
+
+
+@dataclass(frozen=True)
+class TurnInput:
+    """One session's turn, as the forward pass needs it."""
+
+    state: AdaptationState
+    obs: np.ndarray
+    mask: np.ndarray
+    reward: float | None
+    """Reward since the agent's previous action, to observe before acting; None when the
+    agent has not acted yet in this episode."""
+
+
+@dataclass(frozen=True)
+class TurnOutput:
+    """One session's answer: the decision's row and the state after it."""
+
+    action: int
+    probs: np.ndarray
+    value: float
+    state: AdaptationState
+    state_bytes: bytes
+
+
+Outcome = tuple[Any, CommitStatus] | BaseException
+"""What ``deliver`` gets: ``finish``'s value and the commit's status, or the failure."""
+
+
+@dataclass(eq=False)
+class Job:
+    """One unit of engine work; see the module docstring."""
+
+    finish: Callable[[TurnOutput | None], tuple[Any, Commit]]
+    """Worker thread: (value for ``deliver``, record to commit) from the forward pass's row
+    (None for a job without a turn)."""
+    deliver: Callable[[Outcome], None]
+    """Event loop: called exactly once with the outcome."""
+    turn: tuple[TurnKey, TurnInput] | None = None
+
+
+_STOP = object()
+
+
+class TurnEngine:
+    """Worker threads running batches of :class:`Job`; see the module docstring."""
+
+    def __init__(
+        self,
+        learners: dict[str, Learner],
+        commit: Callable[[Sequence[Commit]], list[CommitStatus]],
+        *,
+        threads: int,
+        max_batch: int,
+        window_s: float = 0.0,
+        on_batch: Callable[[TurnKey, int], None] | None = None,
+        on_commit: Callable[[int], None] | None = None,
+    ):
+        if threads < 1 or max_batch < 1 or window_s < 0:
+            raise ValueError(f"bad engine settings: {threads=}, {max_batch=}, {window_s=}")
+        self._learners = learners
+        self._commit = commit
+        self._max_batch = max_batch
+        self._window_s = window_s
+        self._on_batch = on_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending = 0
+        self._idle: asyncio.Event | None = None
+        self._threads = [
+            threading.Thread(target=self._work, name=f"turns_{i}", daemon=True)
+            for i in range(threads)
+        ]
+
+    def submit(self, job: Job) -> None:
+        """Queue ``job`` (event loop only); its ``deliver`` runs on this loop later."""
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+            self._idle = asyncio.Event()
+            for thread in self._threads:
+                thread.start()
+        if not self._threads[0].is_alive():
+            raise RuntimeError("the turn engine is closed")
+        self._pending += 1
+        self._idle.clear()
+        self._queue.put(job)
+
+    async def drain(self) -> None:
+        """Wait until every submitted job has been delivered."""
+        if self._idle is not None and self._pending:
+            await self._idle.wait()
+
+    def close(self) -> None:
+        """Stop the workers (after :meth:`drain`; jobs still queued are never run)."""
+        if self._loop is None:
+            return
+        for _ in self._threads:
+            self._queue.put(_STOP)
+        for thread in self._threads:
+            thread.join()
+
+    # ---------------------------------------------------------------- worker side
+
+    def _work(self) -> None:
+        while True:
+            jobs = self._take()
+            if jobs is None:
+                return
+            outcomes = self._run(jobs)
+            assert self._loop is not None
+            try:
+                self._loop.call_soon_threadsafe(self._deliver, jobs, outcomes)
+            except RuntimeError:  # the loop was closed under us: nobody is waiting
+                return
+
+    def _take(self) -> list[Job] | None:
+        first = self._queue.get()
+        if first is _STOP:
+            return None
+        jobs = [first]
+        deadline = time.monotonic() + self._window_s
+        while len(jobs) < self._max_batch:
+            try:
+                wait = deadline - time.monotonic()
+                job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job is _STOP:
+                self._queue.put(_STOP)  # for this worker's next round
+                break
+            jobs.append(job)
+        return jobs
+
+    def _run(self, jobs: list[Job]) -> list[Outcome]:
+        rows = self._forward_all(jobs)
+        outcomes: list[Outcome | None] = [None] * len(jobs)
+        staged: list[tuple[int, Any, Commit]] = []
+        for i, job in enumerate(jobs):
+            row = rows.get(i)
+            if isinstance(row, BaseException):
+                outcomes[i] = row
+                continue
+            try:
+                value, commit = job.finish(row)
+            except Exception as exc:
+                outcomes[i] = exc
+                continue
+            staged.append((i, value, commit))
+        if staged:
+            statuses = self._commit_all([commit for _, _, commit in staged])
+            for (i, value, _), status in zip(staged, statuses, strict=True):
+                outcomes[i] = status if isinstance(status, BaseException) else (value, status)
+        return outcomes  # type: ignore[return-value]  # every slot is filled above
+
+    def _commit_all(self, commits: list[Commit]) -> Sequence[CommitStatus | BaseException]:
+        if self._on_commit is not None:
+            self._on_commit(len(commits))
+        try:
+            statuses = self._commit(commits)
+            if len(statuses) != len(commits):
+                raise RuntimeError(f"{len(commits)} commits returned {len(statuses)} statuses")
+            return statuses
+        except Exception as exc:
+            return [exc] * len(commits)
+
+    def _forward_all(self, jobs: list[Job]) -> dict[int, TurnOutput | BaseException]:
+        groups: dict[TurnKey, list[int]] = {}
+        for i, job in enumerate(jobs):
+            if job.turn is not None:
+                groups.setdefault(job.turn[0], []).append(i)
+        rows: dict[int, TurnOutput | BaseException] = {}
+        for key, members in groups.items():
+            if self._on_batch is not None:
+                self._on_batch(key, len(members))
+            try:
+                turns = [jobs[i].turn[1] for i in members]  # type: ignore[index]
+                outputs = forward(self._learners[key.model], key, turns)
+                rows.update(zip(members, outputs, strict=True))
+            except Exception as exc:
+                log.exception("forward pass for %s failed", key.game)
+                rows.update((i, exc) for i in members)
+        return rows
+
+    # ---------------------------------------------------------------- loop side
+
+    def _deliver(self, jobs: list[Job], outcomes: list[Outcome]) -> None:
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            try:
+                job.deliver(outcome)
+            except Exception:
+                log.exception("delivering a turn's outcome failed")
+        self._pending -= len(jobs)
+        if not self._pending and self._idle is not None:
+            self._idle.set()
+
+
+def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[TurnOutput]:
+    """One ``observe`` (the rewards that came with the turns) and one ``act`` for ``turns``."""
+    states = [turn.state for turn in turns]
+    rewarded = [i for i, turn in enumerate(turns) if turn.reward is not None]
+    if rewarded:
+        rewards = np.array([turns[i].reward for i in rewarded], dtype=np.float32)
+        observed = learner.observe(
+            [states[i] for i in rewarded], rewards, np.zeros(len(rewarded), dtype=bool)
+        )
+        for i, state in zip(rewarded, observed, strict=True):
+            states[i] = state
+    obs = np.stack([turn.obs for turn in turns])
+    masks = np.stack([turn.mask for turn in turns])
+    decision, new_states = learner.act(states, obs, masks, greedy=key.greedy)
+    actions = np.asarray(decision.actions)
+    legal = masks[np.arange(len(turns)), actions]
+    if not legal.all():
+        bad = int(np.flatnonzero(~legal)[0])
+        raise RuntimeError(
+            f"learner {key.model!r} chose masked action {int(actions[bad])} for {key.game}"
+        )
+    probs = np.asarray(decision.probs, dtype=np.float32)
+    values = np.asarray(decision.values, dtype=np.float32)
+    return [
+        TurnOutput(
+            action=int(actions[i]),
+            probs=probs[i],
+            value=float(values[i]),
+            state=new_states[i],
+            state_bytes=new_states[i].to_bytes(),
+        )
+        for i in range(len(turns))
+    ]

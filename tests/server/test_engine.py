@@ -1,0 +1,231 @@
+"""The turn engine: batching without a timer, one commit per batch, errors kept per job,
+and an event loop that keeps running while a batch computes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from game_agent.state import AdaptationState
+from games.registry import parse_spec
+from server.engine import Job, TurnEngine, TurnInput, TurnKey
+from server.stores.base import Commit, CommitStatus
+from tests.server.conftest import MATRIX, CountingLearner
+
+SPEC = parse_spec(MATRIX)
+KEY = TurnKey("matrix", SPEC.name, False)
+OBS = np.zeros(81, np.float32)
+MASK = np.array([True, True, True, False, False])
+
+
+class Committer:
+    """A store's ``commit``: records each transaction, optionally slowly or failing."""
+
+    def __init__(self, delay_s: float = 0.0, fail: bool = False):
+        self.transactions: list[list[str]] = []
+        self.threads: set[str] = set()
+        self.delay_s = delay_s
+        self.fail = fail
+
+    def __call__(self, commits):
+        self.threads.add(threading.current_thread().name)
+        time.sleep(self.delay_s)
+        if self.fail:
+            raise OSError("disk full")
+        self.transactions.append([c.session for c in commits])
+        return [CommitStatus.APPLIED] * len(commits)
+
+
+def commit_only(name: str, results: dict[str, object]) -> Job:
+    """A job with no turn that commits ``name`` and records its outcome under ``name``."""
+
+    def finish(row):
+        assert row is None
+        return name, Commit(name, expected_turn=0)  # type: ignore[arg-type]
+
+    return Job(finish, lambda outcome: results.__setitem__(name, outcome))
+
+
+def turn_job(name: str, state: AdaptationState, reward: float | None, results: dict) -> Job:
+    def finish(row):
+        return row, Commit(name, expected_turn=0)  # type: ignore[arg-type]
+
+    turn = (KEY, TurnInput(state, OBS, MASK, reward))
+    return Job(finish, lambda outcome: results.__setitem__(name, outcome), turn)
+
+
+async def settle(engine: TurnEngine) -> None:
+    await engine.drain()
+    engine.close()
+
+
+def test_jobs_arriving_while_a_batch_runs_share_the_next_transaction():
+    committer = Committer(delay_s=0.2)
+    engine = TurnEngine({}, committer, threads=1, max_batch=64)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results))
+        await asyncio.sleep(0.05)  # "a" is being committed
+        for name in "bcd":
+            engine.submit(commit_only(name, results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["a"], ["b", "c", "d"]]
+    assert results == {name: (name, CommitStatus.APPLIED) for name in "abcd"}
+    assert committer.threads == {"turns_0"}
+
+
+def test_batches_are_bounded_by_max_batch():
+    committer = Committer(delay_s=0.1)
+    engine = TurnEngine({}, committer, threads=1, max_batch=2)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results))
+        await asyncio.sleep(0.03)
+        for name in "bcde":
+            engine.submit(commit_only(name, results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["a"], ["b", "c"], ["d", "e"]]
+
+
+def test_a_window_lets_a_lone_job_wait_for_company():
+    committer = Committer()
+    engine = TurnEngine({}, committer, threads=1, max_batch=8, window_s=0.3)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results))
+        await asyncio.sleep(0.05)
+        engine.submit(commit_only("b", results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["a", "b"]]
+
+
+def test_turns_observe_rewards_then_act_once_per_batch_and_commit_together():
+    learner = CountingLearner()
+    committer = Committer(delay_s=0.1)
+    engine = TurnEngine({"matrix": learner}, committer, threads=1, max_batch=8)
+    fresh = learner.initial_state(SPEC)
+    [acted] = learner.act([fresh], OBS[None], MASK[None])[1]
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("x", results))
+        await asyncio.sleep(0.03)  # the next three share a batch
+        engine.submit(turn_job("first", fresh, None, results))
+        engine.submit(turn_job("second", acted, 2.0, results))
+        engine.submit(commit_only("end", results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["x"], ["first", "second", "end"]]
+    assert learner.act_batches[-1] == 2
+    first, _ = results["first"]
+    second, _ = results["second"]
+    assert first.action == 0  # nothing seen yet
+    # One turn acted and a reward of 2 observed: (1 + 0 + 2) mod 3 legal actions = 0.
+    counts = second.state.arrays["counts"].tolist()
+    assert counts == [2, 1, 0, 0] and second.action == 0
+    stored = AdaptationState.from_bytes(second.state_bytes, learner="counting", spec=SPEC.name)
+    assert stored.arrays["counts"].tolist() == counts
+    assert first.probs.dtype == np.float32 and first.probs.sum() == pytest.approx(1.0)
+
+
+def test_a_masked_choice_fails_its_forward_pass_only():
+    class Cheater(CountingLearner):
+        def act(self, states, obs, masks, *, greedy=False):
+            decision, new = super().act(states, obs, masks, greedy=greedy)
+            return decision._replace(actions=np.full(len(states), 4)), new
+
+    committer = Committer()
+    engine = TurnEngine({"matrix": Cheater()}, committer, threads=1, max_batch=8)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(turn_job("t", Cheater().initial_state(SPEC), None, results))
+        engine.submit(commit_only("c", results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert isinstance(results["t"], RuntimeError) and "masked action 4" in str(results["t"])
+    assert results["c"] == ("c", CommitStatus.APPLIED)
+    assert committer.transactions == [["c"]]
+
+
+def test_a_failing_finish_is_its_jobs_alone_and_a_failing_commit_the_batchs():
+    results: dict[str, object] = {}
+    broken = Job(lambda row: 1 / 0, lambda outcome: results.__setitem__("broken", outcome))
+    committer = Committer()
+    engine = TurnEngine({}, committer, threads=1, max_batch=8)
+    failing = TurnEngine({}, Committer(fail=True), threads=1, max_batch=8)
+
+    async def main():
+        engine.submit(broken)
+        engine.submit(commit_only("fine", results))
+        await settle(engine)
+        failing.submit(commit_only("lost1", results))
+        failing.submit(commit_only("lost2", results))
+        await settle(failing)
+
+    asyncio.run(main())
+    assert isinstance(results["broken"], ZeroDivisionError)
+    assert results["fine"] == ("fine", CommitStatus.APPLIED)
+    assert isinstance(results["lost1"], OSError) and isinstance(results["lost2"], OSError)
+
+
+def test_the_event_loop_keeps_running_while_a_batch_computes():
+    engine = TurnEngine({}, Committer(delay_s=0.3), threads=1, max_batch=8)
+    results: dict[str, object] = {}
+
+    async def main():
+        ticks = 0
+        engine.submit(commit_only("slow", results))
+        started = time.monotonic()
+        while "slow" not in results:
+            await asyncio.sleep(0.01)
+            ticks += 1
+        await settle(engine)
+        return ticks, time.monotonic() - started
+
+    ticks, elapsed = asyncio.run(main())
+    assert elapsed >= 0.25 and ticks >= 10
+
+
+def test_drain_waits_for_every_delivery_and_close_stops_the_workers():
+    engine = TurnEngine({}, Committer(delay_s=0.05), threads=2, max_batch=1)
+    results: dict[str, object] = {}
+
+    async def main():
+        for name in "abcdef":
+            engine.submit(commit_only(name, results))
+        await engine.drain()
+        delivered = len(results)
+        engine.close()
+        return delivered
+
+    assert asyncio.run(main()) == 6
+    assert not any(t.name.startswith("turns_") and t.is_alive() for t in threading.enumerate())
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(_submit_after_close(engine))
+
+
+async def _submit_after_close(engine: TurnEngine) -> None:
+    engine.submit(commit_only("late", {}))
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(ValueError, match="threads"):
+        TurnEngine({}, Committer(), threads=0, max_batch=1)
+    with pytest.raises(ValueError, match="window_s"):
+        TurnEngine({}, Committer(), threads=1, max_batch=1, window_s=-1)
