@@ -1,0 +1,347 @@
+"""Serving through onnxruntime: a learner whose ``act`` runs the exported graph, not torch.
+
+    learner = accelerate(game_agent.load("models/connect_n"), specs=served_variants)
+    decision, states = learner.act(states, obs, masks, greedy=True)
+
+At batch 1 a torch forward pass of these small policies is almost all per-op
+dispatch overhead (about a millisecond); the same graph in onnxruntime costs a
+tenth of that. :func:`accelerate` wraps a PPO-trained actor-critic learner (RL2,
+the multi-task baseline) in an :class:`AcceleratedLearner` that keeps the
+learner's protocol, its states and its errors, and swaps only the forward pass.
+
+Why it is built this way:
+
+- **One graph, traced from the served network.** Graphs come from
+  :class:`~game_agent.export.ExportedPolicy`, the module ``game-agent export``
+  writes, traced in memory (:func:`~game_agent.export.trace_graph`). The weights
+  are snapshotted when the learner is accelerated, so every graph, eager or lazy,
+  serves the same network even if the torch learner trains on afterwards.
+- **One graph per board size.** ONNX shapes are fixed apart from the batch, so
+  a graph is compiled per key (observation shape, number of actions, the
+  policy's :meth:`~game_agent.policies.ActorCritic.forward_key`): eagerly for
+  the ``specs`` given, lazily (once, under a lock) for any other supported variant
+  on its first ``act``. A vector network has one key for its whole family.
+- **Verified before use.** Each compiled graph runs next to the torch network on
+  random inputs (batches of 1, 3 and 7: :func:`~game_agent.export.verify_session`)
+  and is refused with :class:`GameAgentError` beyond ``VERIFY_TOLERANCE``.
+- **Cheap to compile again.** Tracing is most of the compile time (about 0.15 to
+  0.25 s a graph; a session and the check add 10 to 30 ms), and a process often
+  loads the same checkpoint many times (every server a test starts). Traced
+  graphs are therefore kept process-wide under a digest of the weights and the
+  key, so an identical network is traced once; its session is still built and
+  verified anew.
+- **The learner's own checks.** Inputs go through the wrapped learner's
+  ``_batch_spec``, ``_check_inputs`` and ``_memory_of``, so bad input raises the
+  very errors torch ``act`` raises, and states stay interchangeable with torch's
+  (same learner name, same arrays, ``meta["decisions"]`` counted the same way).
+- **Greedy and sampled actions.** Greedy is the graph's ``greedy_action``: the
+  argmax of the masked logits, first index on ties, as ``MaskedCategorical.greedy``.
+  Sampling is inverse-CDF over the returned probabilities with a numpy
+  Generator seeded from the learner's seed: the same distribution as torch's
+  ``multinomial``, but not the same random stream (torch's ``act_generator``
+  cannot be reproduced outside torch). Masked actions are zeroed before the
+  cumulative sum and the rounding edge falls to the last action with positive
+  probability, so a masked action is never chosen.
+- **Single-threaded sessions.** One intra-op and one inter-op thread, sequential
+  execution: the server already runs turns on its own threads, and
+  ``InferenceSession.run`` releases the GIL while it computes.
+- **What cannot be accelerated is returned unchanged**, with an INFO line saying
+  why: MAML adapts its weights per player, so no single graph holds them. A
+  :class:`~game_agent.learners.safe.SafeLearner` is rebuilt around the
+  accelerated base with the same settings (its guards start afresh, as on load).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import onnxruntime
+import torch
+
+from game_agent.errors import GameAgentError
+from game_agent.export import (
+    DEFAULT_OPSET,
+    ExportedPolicy,
+    input_names,
+    output_names,
+    trace_graph,
+    verify_session,
+)
+from game_agent.learner import Decision, EpisodeOutcome, Learner
+from game_agent.learners.base import PPOLearner
+from game_agent.learners.safe import SafeLearner
+from game_agent.policies import ActorCritic
+from game_agent.state import AdaptationState
+from games import GameSpec, parse_spec
+
+log = logging.getLogger(__name__)
+
+VERIFY_SAMPLES = 3
+"""Random batches (of 1, 3 and 7 players) each compiled graph is checked on."""
+TRACE_CACHE_SIZE = 32
+"""Traced graphs kept process-wide (a few hundred kB each)."""
+
+GraphKey = tuple[tuple[int, ...], int, tuple[object, ...]]
+"""(observation shape, number of actions, the policy's forward key)."""
+
+_traces: OrderedDict[tuple[str, GraphKey, int], bytes] = OrderedDict()
+_traces_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class CompiledGraph:
+    """One verified onnxruntime session and what compiling it cost."""
+
+    key: GraphKey
+    spec: str
+    """The variant it was traced for (every variant with the same key shares it)."""
+    session: onnxruntime.InferenceSession
+    compile_s: float
+    """Seconds from tracing (or the trace cache) to a verified session."""
+    traced: bool
+    """False when the trace came from the process-wide cache."""
+    max_error: float
+    """Largest onnxruntime-vs-torch difference the verification saw."""
+
+
+def accelerate(learner: Any, specs: Iterable[GameSpec | str] = ()) -> Learner:
+    """``learner`` answering ``act`` through onnxruntime; see the module docstring.
+
+    Graphs for ``specs`` are compiled (and verified) now, any other variant's on
+    first use. Returns ``learner`` itself, with an INFO log line, when it cannot
+    be accelerated. Raises ``IncompatibleGameError`` for a spec the learner cannot
+    play and :class:`GameAgentError` when a graph does not reproduce torch.
+    """
+    if isinstance(learner, SafeLearner):
+        base = accelerate(learner.base, specs)
+        return learner if base is learner.base else SafeLearner(base, learner.config)
+    reason = _why_not(learner)
+    if reason is not None:
+        log.info("serving %s with torch: %s", getattr(learner, "name", learner), reason)
+        return learner
+    return AcceleratedLearner(learner, specs)
+
+
+def _why_not(learner: Any) -> str | None:
+    """Why ``learner`` cannot be accelerated, or None when it can."""
+    if isinstance(learner, AcceleratedLearner):
+        return "it is accelerated already"
+    if not isinstance(learner, PPOLearner):
+        return f"{type(learner).__name__} is not a PPO-trained actor-critic learner"
+    if type(learner).act is not PPOLearner.act:
+        return (
+            f"{type(learner).__name__} acts with per-player weights (adapted between "
+            "episodes), which no single graph holds"
+        )
+    if not isinstance(learner.policy, ActorCritic):
+        return f"its policy is a {type(learner.policy).__name__}, not an ActorCritic"
+    return None
+
+
+class AcceleratedLearner:
+    """A PPO learner whose forward pass runs in onnxruntime; see the module docstring."""
+
+    def __init__(
+        self,
+        learner: PPOLearner,
+        specs: Iterable[GameSpec | str] = (),
+        *,
+        verify_samples: int = VERIFY_SAMPLES,
+    ):
+        self.torch_learner = learner
+        self.name = learner.name
+        self.layout = learner.layout
+        self.config = learner.config
+        self.seed = learner.seed
+        self.recurrent = learner.recurrent
+        self.policy: ActorCritic = copy.deepcopy(learner.policy).requires_grad_(False)
+        """The weights as they were when accelerated: what every graph is compiled from."""
+        self.verify_samples = verify_samples
+        self.act_rng = np.random.default_rng(learner.seed + 2)
+        """Action sampling (the torch learner seeds its ``act_generator`` with seed + 2)."""
+        self._inputs = input_names(self.policy)
+        self._outputs = list(output_names(self.policy))
+        self._digest = _weights_digest(self.policy)
+        self._graphs: dict[GraphKey, CompiledGraph] = {}
+        self._by_spec: dict[str, CompiledGraph] = {}
+        self._lock = threading.Lock()
+        for spec in specs:
+            self.graph(spec)
+
+    # ------------------------------------------------------------ Learner protocol
+
+    def supports(self, spec: GameSpec | str) -> bool:
+        return self.torch_learner.supports(spec)
+
+    def initial_state(self, spec: GameSpec | str) -> AdaptationState:
+        return self.torch_learner.initial_state(spec)
+
+    def observe(
+        self, states: Sequence[AdaptationState], rewards: np.ndarray, dones: np.ndarray
+    ) -> list[AdaptationState]:
+        return self.torch_learner.observe(states, rewards, dones)
+
+    def end_episode(self, state: AdaptationState, outcome: EpisodeOutcome) -> AdaptationState:
+        return self.torch_learner.end_episode(state, outcome)
+
+    def describe(self) -> dict[str, Any]:
+        return self.torch_learner.describe()
+
+    def act(
+        self,
+        states: Sequence[AdaptationState],
+        obs: np.ndarray,
+        masks: np.ndarray,
+        *,
+        greedy: bool = False,
+    ) -> tuple[Decision, list[AdaptationState]]:
+        """As the torch learner's ``act``: same checks, same states, same Decision."""
+        learner = self.torch_learner
+        spec = learner._batch_spec(states)
+        obs, masks = learner._check_inputs(spec, len(states), obs, masks)
+        memory, prev_action, prev_reward, prev_done = learner._memory_of(states, spec.num_actions)
+        # Feed-forward graphs take the first two inputs only.
+        values = (obs, masks.astype(np.float32), memory, prev_action, prev_reward, prev_done)
+        feed = dict(zip(self._inputs, values, strict=False))
+        graph = self._by_spec.get(states[0].spec) or self.graph(spec)
+        outputs = graph.session.run(self._outputs, feed)
+        probs = np.where(masks, outputs[0], np.float32(0.0))
+        if greedy:
+            actions = np.asarray(outputs[-1], dtype=np.int64)
+        else:
+            actions = sample_actions(probs, self.act_rng)
+        if not masks[np.arange(len(actions)), actions].all():  # only a broken graph gets here
+            raise GameAgentError(f"{spec.name}: the accelerated graph chose a masked action")
+        decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
+        new_memory = outputs[2] if self.recurrent else None
+        return decision, self._advance(states, actions, new_memory)
+
+    def _advance(
+        self, states: Sequence[AdaptationState], actions: np.ndarray, memory: np.ndarray | None
+    ) -> list[AdaptationState]:
+        """The states after one decision, exactly as ``PPOLearner.act`` writes them."""
+        new_states = []
+        for b, state in enumerate(states):
+            new = state.copy()
+            if memory is not None:
+                new.arrays["memory"] = memory[b].copy()
+                new.arrays["prev_action"] = np.array([actions[b]], dtype=np.int64)
+                new.arrays["prev_reward"] = np.zeros(1, dtype=np.float32)
+                new.arrays["prev_done"] = np.zeros(1, dtype=np.float32)
+            new.meta["decisions"] = int(new.meta.get("decisions", 0)) + 1
+            new_states.append(new)
+        return new_states
+
+    # ------------------------------------------------------------------ graphs
+
+    @property
+    def graphs(self) -> tuple[CompiledGraph, ...]:
+        """The graphs compiled so far, in compile order."""
+        return tuple(self._graphs.values())
+
+    def graph(self, spec: GameSpec | str) -> CompiledGraph:
+        """The verified graph that plays ``spec``, compiled on first use (once per key)."""
+        spec = parse_spec(spec)
+        found = self._by_spec.get(spec.name)
+        if found is not None:
+            return found
+        self.layout.check(spec)
+        key = graph_key(self.policy, spec)
+        with self._lock:
+            found = self._graphs.get(key)
+            if found is None:
+                found = compile_graph(
+                    self.policy, spec, samples=self.verify_samples, digest=self._digest
+                )
+                self._graphs[key] = found
+            self._by_spec[spec.name] = found
+        return found
+
+
+def graph_key(policy: ActorCritic, spec: GameSpec) -> GraphKey:
+    """Variants with equal keys are played by one graph."""
+    return (tuple(spec.obs_shape), spec.num_actions, policy.forward_key(spec))
+
+
+def compile_graph(
+    policy: ActorCritic, spec: GameSpec, *, samples: int = VERIFY_SAMPLES, digest: str = ""
+) -> CompiledGraph:
+    """Trace ``policy`` for ``spec`` (or take the trace cached under ``digest``), open an
+    onnxruntime session on it and verify it against torch."""
+    start = time.perf_counter()
+    module = ExportedPolicy(policy, spec)
+    key = graph_key(policy, spec)
+    model, traced = _traced(module, spec, (digest, key, DEFAULT_OPSET) if digest else None)
+    session = new_session(model)
+    label = f"accelerated graph for {spec.name}"
+    max_error = verify_session(module, session, spec, samples=samples, label=label)
+    elapsed = time.perf_counter() - start
+    log.info(
+        "compiled %s in %.0f ms (%s, max error vs torch %.1g)",
+        label,
+        elapsed * 1e3,
+        "traced" if traced else "trace cached",
+        max_error,
+    )
+    return CompiledGraph(key, spec.name, session, elapsed, traced, max_error)
+
+
+def new_session(model: bytes) -> onnxruntime.InferenceSession:
+    """A single-threaded, sequential CPU session (see the module docstring)."""
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def _traced(
+    module: ExportedPolicy, spec: GameSpec, cache_key: tuple[str, GraphKey, int] | None
+) -> tuple[bytes, bool]:
+    """The traced graph, from the process-wide cache when an identical one was traced."""
+    if cache_key is not None:
+        with _traces_lock:
+            model = _traces.get(cache_key)
+            if model is not None:
+                _traces.move_to_end(cache_key)
+                return model, False
+    model = trace_graph(module, spec, DEFAULT_OPSET)
+    if cache_key is not None:
+        with _traces_lock:
+            _traces[cache_key] = model
+            while len(_traces) > TRACE_CACHE_SIZE:
+                _traces.popitem(last=False)
+    return model, True
+
+
+def _weights_digest(policy: ActorCritic) -> str:
+    """Identifies the network a graph is traced from: its architecture and every weight."""
+    digest = hashlib.sha256()
+    digest.update(repr((type(policy).__qualname__, policy.layout, policy.recurrent)).encode())
+    for name, tensor in policy.state_dict().items():
+        data = tensor.detach().to("cpu").contiguous()
+        digest.update(f"{name}:{data.dtype}:{tuple(data.shape)}".encode())
+        digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One action per row of ``probs`` (B, A) by inverse CDF; zero-probability actions
+    (masked ones: the caller zeroes them) are never chosen."""
+    weights = probs.astype(np.float64)
+    cdf = np.cumsum(weights, axis=1)
+    u = rng.random(len(weights)) * cdf[:, -1]
+    actions = (cdf <= u[:, None]).sum(axis=1)
+    # u can round up to the total, which no cumulative sum exceeds: give that draw to the
+    # last action with positive probability rather than to one past the end.
+    last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
+    return np.minimum(actions, last).astype(np.int64)
