@@ -64,7 +64,7 @@ def thread_cpu() -> dict[str, float]:
     return used
 
 
-SERVER_POOLS = ("model", "store", "adapt")
+SERVER_POOLS = ("turns", "model", "store", "adapt")
 """Thread-name prefixes of the server's own pools (``server.sessions``)."""
 NOT_SERVER = ("asyncio",)
 """This process's default executor, which only waits for the load generator here."""
@@ -84,7 +84,9 @@ def _top(profiles: list[cProfile.Profile], limit: int) -> str:
     return body[body.index("   ncalls") :] if "   ncalls" in body else body
 
 
-async def _profiled_run(models: Path, settings: dict[str, Any], plan: LoadPlan) -> dict[str, Any]:
+async def _profiled_run(
+    models: Path, settings: dict[str, Any], plan: LoadPlan, profile_functions: bool
+) -> dict[str, Any]:
     from server.app import create_server
     from server.config import ServerConfig
 
@@ -98,7 +100,8 @@ async def _profiled_run(models: Path, settings: dict[str, Any], plan: LoadPlan) 
         try:
             before = thread_cpu()
             main = cProfile.Profile()
-            main.enable()
+            if profile_functions:
+                main.enable()
             result: LoadResult = await loop.run_in_executor(None, worker.run, plan)
             main.disable()
             for profile in _profiles.values():
@@ -149,6 +152,8 @@ def report(plan: LoadPlan, measured: dict[str, Any], limit: int) -> str:
         if _group(name) in SERVER_POOLS:
             sections.setdefault(f"{_group(name)} threads", []).append(profile)
     for title, profiles in sections.items():
+        if not any(profile.getstats() for profile in profiles):
+            continue
         lines += ["", f"## {title}", "", "```", _top(profiles, limit).rstrip(), "```"]
     return "\n".join(lines) + "\n"
 
@@ -165,6 +170,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--server-option", action="append", default=[], metavar="NAME=VALUE")
     parser.add_argument("--train-steps", type=int, default=3_000)
     parser.add_argument("--out", default=None)
+    parser.add_argument(
+        "--cpu-only",
+        action="store_true",
+        help="no cProfile: only each thread's CPU time per turn, undistorted by profiling",
+    )
     return parser.parse_args(argv)
 
 
@@ -183,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(1)
-        threading.setprofile(_profile_this_thread)
+        if not args.cpu_only:
+            threading.setprofile(_profile_this_thread)
         try:
-            measured = asyncio.run(_profiled_run(served, settings, plan))
+            measured = asyncio.run(_profiled_run(served, settings, plan, not args.cpu_only))
         finally:
             threading.setprofile(None)  # type: ignore[arg-type]
     text = report(plan, measured, args.top)

@@ -60,6 +60,18 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "--max-batch", type=int, default=_DEFAULTS.max_batch_size, help="turns per forward pass"
     )
     parser.add_argument(
+        "--turn-threads",
+        type=int,
+        default=_DEFAULTS.model_threads,
+        help="turn engine worker threads (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--sync-commits",
+        action="store_true",
+        help="fsync every SQLite commit, so a power cut loses no acknowledged turn "
+        "(a killed server loses none either way); costs an fsync per batch",
+    )
+    parser.add_argument(
         "--max-sessions-per-player", type=int, default=_DEFAULTS.max_sessions_per_player
     )
     parser.add_argument("--max-sessions", type=int, default=_DEFAULTS.max_sessions)
@@ -83,6 +95,8 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         idle_timeout_s=args.idle_timeout,
         batch_window_s=args.batch_window_us / 1e6,
         max_batch_size=args.max_batch,
+        model_threads=args.turn_threads,
+        sync_commits=args.sync_commits,
         max_sessions_per_player=args.max_sessions_per_player,
         max_sessions=args.max_sessions,
         max_request_bytes=args.max_request_bytes,

@@ -64,9 +64,11 @@ class ServerConfig:
     """Live sessions in total across the store (RESOURCE_EXHAUSTED beyond it)."""
     max_request_bytes: int = 1 << 20
     """Largest request message accepted; gRPC answers RESOURCE_EXHAUSTED beyond it."""
-    sync_commits: bool = True
-    """SQLite ``synchronous=FULL``: each commit is fsynced, so even a power loss keeps
-    acknowledged turns. False (``NORMAL``) still survives a killed process."""
+    sync_commits: bool = False
+    """SQLite ``synchronous=FULL``: each commit is fsynced, so even a power cut keeps every
+    acknowledged turn. The default (``NORMAL``, SQLite's recommendation for WAL mode) writes
+    the WAL before a commit returns, so a killed or crashed server loses nothing; a power cut
+    or kernel crash may lose the last transactions. FULL costs an fsync per batch."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled."""
 

@@ -70,15 +70,17 @@ class SessionRecord:
 
     def data_json(self) -> str:
         """Every field but ``state`` (stored as a blob beside it), as JSON."""
-        data = dataclasses.asdict(self)
-        del data["state"]
-        return json.dumps(data, sort_keys=True)
+        # Every field is a str, int, float or bool: no deep copy (``asdict``) needed.
+        return json.dumps({name: getattr(self, name) for name in _DATA_FIELDS}, sort_keys=True)
 
     @classmethod
     def from_stored(cls, data: str, state: bytes, ended: bool) -> SessionRecord:
         fields = json.loads(data)
         fields.update(state=bytes(state), ended=bool(ended))
         return cls(**fields)
+
+
+_DATA_FIELDS = tuple(f.name for f in dataclasses.fields(SessionRecord) if f.name != "state")
 
 
 @dataclass(frozen=True)

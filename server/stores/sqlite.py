@@ -8,8 +8,8 @@ neither a killed process nor a power cut loses an acknowledged turn. With
 ``NORMAL`` a killed process still loses nothing (the WAL is written before
 commit returns); only a power cut may drop the last transactions.
 
-The store is used from one worker thread at a time (``server.sessions``); a
-lock makes accidental use from several threads safe rather than corrupting.
+The store is called from the turn engine's workers and the service's store
+thread (``server.sessions``); a lock serialises them on the one connection.
 
 A file that is not a SQLite database, is damaged (``PRAGMA quick_check``, which
 reads every page once, at start) or has another schema stops the server at
@@ -71,7 +71,7 @@ class SqliteStore:
     shared = False
     """One server process owns the file; its cache of sessions is authoritative."""
 
-    def __init__(self, path: Path, *, sync_commits: bool = True):
+    def __init__(self, path: Path, *, sync_commits: bool = False):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
@@ -178,16 +178,10 @@ class SqliteStore:
 
     def _apply(self, db: sqlite3.Connection, commit: Commit) -> CommitStatus:
         session = commit.session
-        row = db.execute(
-            "SELECT next_turn, ended FROM sessions WHERE session_id = ?", (session.session_id,)
-        ).fetchone()
-        if row is None or (row[1] and not commit.allow_ended):
-            return CommitStatus.GONE
-        if row[0] != commit.expected_turn:
-            return CommitStatus.CONFLICT
-        db.execute(
+        # Compare-and-set in one statement; only a refused write reads the row to say why.
+        updated = db.execute(
             "UPDATE sessions SET next_turn = ?, expires_ms = ?, pending = ?, data = ?, state = ? "
-            "WHERE session_id = ?",
+            "WHERE session_id = ? AND next_turn = ? AND (ended = 0 OR ?)",
             (
                 session.next_turn,
                 session.expires_ms,
@@ -195,8 +189,17 @@ class SqliteStore:
                 session.data_json(),
                 session.state,
                 session.session_id,
+                commit.expected_turn,
+                int(commit.allow_ended),
             ),
-        )
+        ).rowcount
+        if not updated:
+            row = db.execute(
+                "SELECT ended FROM sessions WHERE session_id = ?", (session.session_id,)
+            ).fetchone()
+            if row is None or (row[0] and not commit.allow_ended):
+                return CommitStatus.GONE
+            return CommitStatus.CONFLICT
         if commit.episode is not None:
             profile = apply_episode(self._profile(db, commit.episode.player_id), commit.episode)
             db.execute(

@@ -7,6 +7,7 @@ skipped with a reason when the binary is absent.
 from __future__ import annotations
 
 import dataclasses
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -263,3 +264,23 @@ def test_a_redis_that_cannot_be_reached_is_unavailable_and_reconnected(tmp_path)
     finally:
         store.close()
         server.stop()
+
+
+@pytest.mark.parametrize(("options", "level"), [({}, 1), ({"sync_commits": True}, 2)])
+def test_sqlite_syncs_commits_only_when_asked(tmp_path, options, level):
+    # NORMAL (1) by default: the WAL is written before a commit returns, so a killed
+    # process loses nothing; FULL (2) also fsyncs, for power cuts.
+    store = SqliteStore(tmp_path / "s.sqlite3", **options)
+    try:
+        assert store._db.execute("PRAGMA synchronous").fetchone()[0] == level
+    finally:
+        store.close()
+
+
+def test_session_json_holds_every_field_but_the_state():
+    record = session("s1", last_reply='{"kind": "act"}', episode_reward=1.5, ended=True)
+    data = json.loads(record.data_json())
+    expected = dataclasses.asdict(record)
+    del expected["state"]
+    assert data == expected
+    assert SessionRecord.from_stored(record.data_json(), record.state, True) == record
