@@ -138,6 +138,8 @@ class CallChecks(grpc.aio.ServerInterceptor):
     def __init__(self, auth: Authenticator, metrics: Metrics):
         self._auth = auth
         self._metrics = metrics
+        self._decoders: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
+        """Per method: the servicer's handler and its decoding wrapper, built once."""
 
     async def intercept_service(
         self,
@@ -148,7 +150,10 @@ class CallChecks(grpc.aio.ServerInterceptor):
         if handler is None or not details.method.startswith(SERVICE_PREFIX):
             return handler
         method = details.method.removeprefix(SERVICE_PREFIX)
-        handler = self._decoding(handler, method)
+        cached = self._decoders.get(method)
+        if cached is None or cached[0] is not handler:
+            cached = self._decoders[method] = (handler, self._decoding(handler, method))
+        handler = cached[1]
         try:
             self._auth.principal(details.invocation_metadata)
             protocol_version(metadata_value(details.invocation_metadata, PROTOCOL_METADATA_KEY))

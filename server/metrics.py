@@ -24,6 +24,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self._http = None
+        self._calls: dict[tuple[str, str], list[Counter]] = {}
+        self._turns: dict[str, Histogram] = {}
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "game_agent_requests",
@@ -72,9 +74,21 @@ class Metrics:
 
     def record_call(self, method: str, code: str) -> None:
         """Count one answered call; ``code`` is the status code name (``OK``, ``NOT_FOUND``...)."""
-        self.requests.labels(method, code).inc()
-        if code != "OK":
-            self.errors.labels(method, code).inc()
+        counters = self._calls.get((method, code))
+        if counters is None:  # labels() takes a lock and builds a key: once per series
+            counters = [self.requests.labels(method, code)]
+            if code != "OK":
+                counters.append(self.errors.labels(method, code))
+            self._calls[(method, code)] = counters
+        for counter in counters:
+            counter.inc()
+
+    def observe_turn(self, method: str, seconds: float) -> None:
+        """Record one turn's latency (``Act`` or ``EndEpisode``)."""
+        histogram = self._turns.get(method)
+        if histogram is None:
+            histogram = self._turns[method] = self.turn_latency.labels(method)
+        histogram.observe(seconds)
 
     def serve(self, host: str, port: int) -> int:
         """Expose ``/metrics`` over HTTP on ``host:port`` (0: a free port); returns the port."""

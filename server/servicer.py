@@ -59,7 +59,7 @@ def _unary(method: Callable[[Any, Req, str], Awaitable[Resp]]):
             await context.abort(code, message)
         self._metrics.record_call(name, "OK")
         if name in _TURN_METHODS:
-            self._metrics.turn_latency.labels(name).observe(time.perf_counter() - started)
+            self._metrics.observe_turn(name, time.perf_counter() - started)
         return response
 
     return handler
@@ -81,6 +81,8 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         self._sessions = sessions
         self._auth = auth
         self._metrics = metrics
+        self._idle_streams: set[asyncio.Task[Any]] = set()
+        sessions.on_draining(self._cancel_idle_streams)
 
     # ---------------------------------------------------------------- discovery
 
@@ -193,27 +195,45 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
         self, request_iterator: AsyncIterator[pb.PlayRequest], context: grpc.aio.ServicerContext
     ) -> None:
         principal = self._auth.principal(context.invocation_metadata())
-        draining = asyncio.ensure_future(self._sessions.wait_draining())
+        while True:
+            request = await self._next_request(context)
+            if request is grpc.aio.EOF:
+                return
+            await context.write(await self._play_one(request, principal))
+
+    async def _next_request(self, context: grpc.aio.ServicerContext) -> Any:
+        """The stream's next request; UNAVAILABLE if shutdown begins while waiting for it.
+
+        Between requests a stream is registered as idle, and the start of draining cancels
+        idle streams' reads: the engine is told to move now instead of holding the stream
+        open until the grace period runs out (a turn in progress is never interrupted).
+        """
+        if self._sessions.draining:
+            await self._refuse_stream(context)
+        task = asyncio.current_task()
+        assert task is not None
+        self._idle_streams.add(task)
         try:
-            while True:
-                reading = asyncio.ensure_future(context.read())
-                await asyncio.wait({reading, draining}, return_when=asyncio.FIRST_COMPLETED)
-                if not reading.done():
-                    # Between requests when shutdown began: tell the engine to move now
-                    # rather than hold the stream open until the grace period runs out.
-                    reading.cancel()
-                    self._metrics.record_call("Play", grpc.StatusCode.UNAVAILABLE.name)
-                    await context.abort(
-                        grpc.StatusCode.UNAVAILABLE,
-                        "the server is shutting down; reconnect (to another replica) and "
-                        "continue with ResumeSession",
-                    )
-                request = reading.result()
-                if request is grpc.aio.EOF:
-                    return
-                await context.write(await self._play_one(request, principal))
+            return await context.read()
+        except asyncio.CancelledError:
+            if self._sessions.draining and task.cancelling() <= 1:
+                task.uncancel()
+                await self._refuse_stream(context)
+            raise
         finally:
-            draining.cancel()
+            self._idle_streams.discard(task)
+
+    async def _refuse_stream(self, context: grpc.aio.ServicerContext) -> None:
+        self._metrics.record_call("Play", grpc.StatusCode.UNAVAILABLE.name)
+        await context.abort(
+            grpc.StatusCode.UNAVAILABLE,
+            "the server is shutting down; reconnect (to another replica) and "
+            "continue with ResumeSession",
+        )
+
+    def _cancel_idle_streams(self) -> None:
+        for task in list(self._idle_streams):
+            task.cancel()
 
     async def _play_one(self, request: pb.PlayRequest, principal: str) -> pb.PlayResponse:
         if isinstance(request, validation.Undecodable):
@@ -237,7 +257,7 @@ class AgentServicer(pb_grpc.AgentServiceServicer):
             turn = request.act.turn if kind == "act" else request.end_episode.turn
             return pb.PlayResponse(error=pb.Error(code=code.value[0], message=message, turn=turn))
         self._metrics.record_call(name, "OK")
-        self._metrics.turn_latency.labels(name).observe(time.perf_counter() - started)
+        self._metrics.observe_turn(name, time.perf_counter() - started)
         return response
 
     # ---------------------------------------------------------------- profiles

@@ -156,6 +156,7 @@ class SessionManager:
         self._adaptations: set[asyncio.Task[None]] = set()
         self._sweeper: asyncio.Task[None] | None = None
         self._draining = asyncio.Event()
+        self._on_draining: list[Callable[[], None]] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -174,10 +175,15 @@ class SessionManager:
         return self._draining.is_set()
 
     def begin_draining(self) -> None:
+        if self._draining.is_set():
+            return
         self._draining.set()
+        for callback in self._on_draining:
+            callback()
 
-    async def wait_draining(self) -> None:
-        await self._draining.wait()
+    def on_draining(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` (on the event loop) when draining begins."""
+        self._on_draining.append(callback)
 
     async def close(self) -> None:
         """Refuse new calls, finish in-flight turns and adaptations, flush and close the store."""
