@@ -136,21 +136,28 @@ def observation(shape: Sequence[int], values: Sequence[float], spec: GameSpec) -
         raise InvalidArgument(
             f"observation.values has {len(values)} values; shape {expected} needs exactly {needed}"
         )
-    array = np.asarray(values, dtype=np.float32)
+    array = np.fromiter(values, dtype=np.float32, count=needed)
+    # NaN fails both comparisons and finite bounds exclude infinities: one pass suffices.
+    valid = (array >= spec.obs_low) & (array <= spec.obs_high)
+    if not (math.isfinite(spec.obs_low) and math.isfinite(spec.obs_high)):
+        valid &= np.isfinite(array)
+    if not valid.all():
+        _explain_bad_observation(array, spec)
+    return array.reshape(expected)
+
+
+def _explain_bad_observation(array: np.ndarray, spec: GameSpec) -> None:
     bad = ~np.isfinite(array)
     if bad.any():
         index = int(np.flatnonzero(bad)[0])
         raise InvalidArgument(
             f"observation.values[{index}] is {array[index]}; observations must be finite numbers"
         )
-    outside = (array < spec.obs_low) | (array > spec.obs_high)
-    if outside.any():
-        index = int(np.flatnonzero(outside)[0])
-        raise InvalidArgument(
-            f"observation.values[{index}] is {array[index]:g}, outside "
-            f"[{spec.obs_low:g}, {spec.obs_high:g}] for {spec.name}"
-        )
-    return array.reshape(expected)
+    index = int(np.flatnonzero((array < spec.obs_low) | (array > spec.obs_high))[0])
+    raise InvalidArgument(
+        f"observation.values[{index}] is {array[index]:g}, outside "
+        f"[{spec.obs_low:g}, {spec.obs_high:g}] for {spec.name}"
+    )
 
 
 def action_mask(mask: Sequence[bool], spec: GameSpec) -> np.ndarray:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import re
 
 import grpc
 import pytest
 
+from games.registry import parse_spec
 from protos.game_agent.v1 import agent_pb2 as pb
+from server import validation
+from server.errors import InvalidArgument
 from tests.server.conftest import MATRIX, act_request, start_session
 
 RPS_MASK = [True, True, True, False, False]
@@ -236,3 +241,26 @@ def test_an_unauthenticated_call_with_bad_bytes_is_unauthenticated(server_factor
     served = server_factory(api_keys_file=keys)
     raw = served.channel().unary_unary("/game_agent.v1.AgentService/Act")
     refused(raw, b"\xff" * 20, grpc.StatusCode.UNAUTHENTICATED, "requires an API key")
+
+
+@pytest.mark.parametrize(
+    ("values", "fragment"),
+    [
+        ([0.5, math.nan], "values[1] is nan; observations must be finite"),
+        ([math.inf, 0.0], "values[0] is inf; observations must be finite"),
+        ([0.0, -math.inf], "values[1] is -inf; observations must be finite"),
+        ([0.0, 2.0], "values[1] is 2, outside [0, 1]"),
+    ],
+)
+def test_observation_values_are_finite_and_in_bounds(values, fragment):
+    # Directly, with unbounded specs too (PettingZoo Box spaces may be unbounded): the
+    # one-pass range check must still refuse infinities there.
+    spec = dataclasses.replace(parse_spec(MATRIX), obs_shape=(2,), obs_low=0.0, obs_high=1.0)
+    unbounded = dataclasses.replace(spec, obs_low=-math.inf, obs_high=math.inf)
+    with pytest.raises(InvalidArgument, match=re.escape(fragment)):
+        validation.observation([2], values, spec)
+    if "finite" in fragment:
+        with pytest.raises(InvalidArgument, match=re.escape(fragment)):
+            validation.observation([2], values, unbounded)
+    else:
+        assert validation.observation([2], values, unbounded).tolist() == values
