@@ -79,7 +79,7 @@ async def create_server(
     """
     loop = asyncio.get_running_loop()
     if models is None:
-        models = await loop.run_in_executor(None, load_models, config.models_dir)
+        models = await loop.run_in_executor(None, load_models, config.models_dir, config.inference)
     keys = ApiKeys.from_file(config.api_keys_file) if config.api_keys_file else None
     auth = Authenticator(keys)
     metrics = Metrics()

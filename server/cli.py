@@ -66,6 +66,12 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="turn engine worker threads (default: %(default)s)",
     )
     parser.add_argument(
+        "--inference",
+        choices=("onnxruntime", "torch"),
+        default=_DEFAULTS.inference,
+        help="run forward passes through verified ONNX graphs or torch (default: %(default)s)",
+    )
+    parser.add_argument(
         "--sync-commits",
         action="store_true",
         help="fsync every SQLite commit, so a power cut loses no acknowledged turn "
@@ -96,6 +102,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         batch_window_s=args.batch_window_us / 1e6,
         max_batch_size=args.max_batch,
         model_threads=args.turn_threads,
+        inference=args.inference,
         sync_commits=args.sync_commits,
         max_sessions_per_player=args.max_sessions_per_player,
         max_sessions=args.max_sessions,

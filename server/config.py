@@ -56,6 +56,9 @@ class ServerConfig:
     """Turn engine workers, each running a batch end to end (forward pass, serialisation,
     commit). One keeps batches largest; a second overlaps one batch's commit (an fsync with
     ``sync_commits``) with the next batch's forward pass."""
+    inference: str = "onnxruntime"
+    """``onnxruntime`` serves each model through its verified ONNX graph (a tenth of torch's
+    per-turn cost at small batches; MAML stays on torch); ``torch`` serves every model by torch."""
     adaptation_threads: int = 1
     """Worker threads running ``end_episode`` (MAML gradient steps), off the turn path."""
     max_sessions_per_player: int = 8
@@ -107,6 +110,8 @@ class ServerConfig:
         for name, value in positive.items():
             if value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")
+        if self.inference not in ("onnxruntime", "torch"):
+            raise ConfigError(f"inference must be 'onnxruntime' or 'torch', got {self.inference!r}")
         if self.batch_window_s < 0:
             raise ConfigError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
         if self.idle_timeout_s > self.max_idle_timeout_s:

@@ -36,6 +36,7 @@ def test_options_map_onto_the_config(tmp_path):
             "--max-batch", "16",
             "--turn-threads", "2",
             "--sync-commits",
+            "--inference", "torch",
             "--max-sessions-per-player", "3",
             "--max-sessions", "50",
             "--max-request-bytes", "65536",
@@ -47,7 +48,7 @@ def test_options_map_onto_the_config(tmp_path):
     assert (config.tls_cert, config.tls_key) == (Path("c.pem"), Path("k.pem"))
     assert (config.metrics_port, config.idle_timeout_s) == (9100, 90.0)
     assert config.batch_window_s == 250e-6 and config.max_batch_size == 16
-    assert config.model_threads == 2 and config.sync_commits
+    assert config.model_threads == 2 and config.sync_commits and config.inference == "torch"
     assert (config.max_sessions_per_player, config.max_sessions) == (3, 50)
     assert config.max_request_bytes == 65536
 

@@ -54,6 +54,18 @@ def test_the_models_directory_is_loaded_with_its_metadata(rl2_models_dir):
     assert "heldout" in model.splits.values()  # the family's held-out variants are listed too
 
 
+def test_models_are_served_through_onnxruntime_unless_torch_is_asked_for(rl2_models_dir):
+    from game_agent.inference import AcceleratedLearner
+
+    [fast] = list(load_models(rl2_models_dir))
+    [plain] = list(load_models(rl2_models_dir, inference="torch"))
+    assert isinstance(fast.learner, AcceleratedLearner)
+    assert not isinstance(plain.learner, AcceleratedLearner) and plain.learner.name == "rl2"
+    assert fast.sha256 == plain.sha256 and fast.variants == plain.variants
+    with pytest.raises(ConfigError, match="inference must be one of"):
+        load_models(rl2_models_dir, inference="tensorflow")
+
+
 def test_list_games_shows_the_checkpoint(rl2_server):
     [family] = rl2_server.stub().ListGames(pb.ListGamesRequest()).families
     assert family.model.learner == "rl2" and family.model.checkpoint == "rl2-matrix"
