@@ -337,11 +337,14 @@ def _weights_digest(policy: ActorCritic) -> str:
 def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """One action per row of ``probs`` (B, A) by inverse CDF; zero-probability actions
     (masked ones: the caller zeroes them) are never chosen."""
-    weights = probs.astype(np.float64)
-    cdf = np.cumsum(weights, axis=1)
-    u = rng.random(len(weights)) * cdf[:, -1]
-    actions = (cdf <= u[:, None]).sum(axis=1)
-    # u can round up to the total, which no cumulative sum exceeds: give that draw to the
-    # last action with positive probability rather than to one past the end.
-    last = weights.shape[1] - 1 - np.argmax(weights[:, ::-1] > 0, axis=1)
-    return np.minimum(actions, last).astype(np.int64)
+    cdf = np.cumsum(probs, axis=1, dtype=np.float64)
+    u = rng.random(len(cdf)) * cdf[:, -1]
+    # The first action whose cumulative sum exceeds u: one with positive probability.
+    actions = (cdf <= u[:, None]).sum(axis=1, dtype=np.int64)
+    if actions.max() == cdf.shape[1]:
+        past_end = np.nonzero(actions == cdf.shape[1])[0]
+        # u rounded up to the whole mass, which no cumulative sum exceeds: give the draw
+        # to the last action with positive probability rather than to one past the end.
+        positive = probs[past_end, ::-1] > 0
+        actions[past_end] = cdf.shape[1] - 1 - np.argmax(positive, axis=1)
+    return actions
