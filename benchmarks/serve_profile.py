@@ -122,7 +122,13 @@ async def _profiled_run(
         total = registry.get_sample_value(metric + "_sum", labels) or 0.0
         means[label] = total / count if count else 0.0
     cpu = {name: after[name] - before.get(name, 0.0) for name in after}
-    return {"result": result, "cpu": cpu, "main": main, "means": means}
+    return {
+        "result": result,
+        "cpu": cpu,
+        "main": main,
+        "means": means,
+        "profiled": profile_functions,
+    }
 
 
 def report(plan: LoadPlan, measured: dict[str, Any], limit: int) -> str:
@@ -132,7 +138,8 @@ def report(plan: LoadPlan, measured: dict[str, Any], limit: int) -> str:
         f"# Server profile: {plan.game}, {plan.mode}, {plan.concurrency} sessions",
         "",
         f"{result.turns} turns in {result.seconds:.1f} s ({result.turns_per_s:,.0f}/s), "
-        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms (under cProfile); "
+        f"p50 {result.p50_ms:.2f} ms, p99 {result.p99_ms:.2f} ms"
+        + (" (under cProfile); " if measured["profiled"] else "; ")
         + ", ".join(f"{k} {v:.1f}" for k, v in measured["means"].items())
         + ".",
         "",
