@@ -24,7 +24,7 @@ Why it is built this way:
 - **Verified before use.** Each compiled graph runs next to the torch network on
   random inputs (batches of 1, 3 and 7: :func:`~game_agent.export.verify_session`)
   and is refused with :class:`GameAgentError` beyond ``VERIFY_TOLERANCE``.
-- **Cheap to compile again.** Tracing is most of the compile time (about 0.15 to
+- **Cheap to compile again.** Tracing is most of the compile time (about 0.1 to
   0.25 s a graph; a session and the check add 10 to 30 ms), and a process often
   loads the same checkpoint many times (every server a test starts). Traced
   graphs are therefore kept process-wide under a digest of the weights and the
@@ -212,8 +212,7 @@ class AcceleratedLearner:
         # Feed-forward graphs take the first two inputs only.
         values = (obs, masks.astype(np.float32), memory, prev_action, prev_reward, prev_done)
         feed = dict(zip(self._inputs, values, strict=False))
-        graph = self._by_spec.get(states[0].spec) or self.graph(spec)
-        outputs = graph.session.run(self._outputs, feed)
+        outputs = self._graph_for(states[0].spec, spec).session.run(self._outputs, feed)
         probs = np.where(masks, outputs[0], np.float32(0.0))
         if greedy:
             actions = np.asarray(outputs[-1], dtype=np.int64)
@@ -247,6 +246,14 @@ class AcceleratedLearner:
     def graphs(self) -> tuple[CompiledGraph, ...]:
         """The graphs compiled so far, in compile order."""
         return tuple(self._graphs.values())
+
+    def _graph_for(self, name: str, spec: GameSpec) -> CompiledGraph:
+        """The graph for a state's spec string ``name`` (parsed: ``spec``), looked up by the
+        string itself on every turn but the first."""
+        found = self._by_spec.get(name)
+        if found is None:  # the first turn of this variant, or a string not in canonical form
+            found = self._by_spec[name] = self.graph(spec)
+        return found
 
     def graph(self, spec: GameSpec | str) -> CompiledGraph:
         """The verified graph that plays ``spec``, compiled on first use (once per key)."""
