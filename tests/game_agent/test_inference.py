@@ -216,6 +216,21 @@ def test_graphs_are_compiled_eagerly_for_the_given_specs_and_shared_per_key(lear
     check_random_decisions(learners["matrix"], vector, "matrix(name=rpsls)", 2, 16)
 
 
+def test_states_naming_their_variant_in_another_spelling_share_its_graph(learners):
+    learner = learners["matrix"]
+    fast = accelerate(learner, [VARIANTS["matrix"][0]])
+    states, obs, masks = random_batch(learner, VARIANTS["matrix"][0], 4, seed=7)
+    spelled = "matrix(rounds=5, name=rps)"
+    assert states[0].spec != spelled and parse_spec(spelled).name == states[0].spec
+    for state in states:
+        state.spec = spelled
+    want, want_states = learner.act(states, obs, masks, greedy=True)
+    have, have_states = fast.act(states, obs, masks, greedy=True)
+    compare_decisions(want, have)
+    assert_same_states(want_states, have_states)
+    assert len(fast.graphs) == 1 and have_states[0].spec == spelled
+
+
 def test_multitask_learner_is_accelerated_too():
     spec = parse_spec(VARIANTS["connect_n"][0])
     learner = MultitaskLearner(
