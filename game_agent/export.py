@@ -66,6 +66,7 @@ import logging
 import os
 import tempfile
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -316,12 +317,19 @@ def verify(module: ExportedPolicy, path: Path, spec: GameSpec, *, samples: int) 
 
 
 def verify_session(
-    module: ExportedPolicy, session: Any, spec: GameSpec, *, samples: int, label: str
+    module: ExportedPolicy,
+    session: Any,
+    spec: GameSpec,
+    *,
+    samples: int,
+    label: str,
+    batches: Sequence[int] = (1, 3, 7),
 ) -> float:
     """Run ``session`` (an onnxruntime InferenceSession of ``module``'s graph) and torch on
     the same random inputs; the largest difference.
 
-    Batches of 1, 3 and 7 players check the dynamic batch dimension. Raises
+    Samples cycle through ``batches`` players: by default 1, 3 and 7 check the
+    dynamic batch dimension (a session whose batch is fixed passes its size). Raises
     :class:`GameAgentError`, starting with ``label``, when any output differs by more
     than VERIFY_TOLERANCE or a greedy action differs where the choice is not a near-tie.
     """
@@ -330,7 +338,7 @@ def verify_session(
     generator = torch.Generator().manual_seed(0)
     worst = 0.0
     for sample in range(max(1, samples)):
-        batch = (1, 3, 7)[sample % 3]
+        batch = batches[sample % len(batches)]
         inputs = example_inputs(module.policy, spec, batch, generator)
         with torch.no_grad():
             expected = [t.numpy() for t in module(*inputs)]
