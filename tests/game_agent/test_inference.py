@@ -185,6 +185,8 @@ def test_greedy_decisions_match_torch_on_random_states(learners, accelerated, fa
     fast = accelerated[family]
     assert isinstance(fast, AcceleratedLearner) and fast.name == learners[family].name
     assert check_random_decisions(learners[family], fast, VARIANTS[family][0], 8, 32) == 256
+    # One player at a time: the batch-1 session, the one most turns use.
+    assert check_random_decisions(learners[family], fast, VARIANTS[family][0], 24, 1) == 24
 
 
 @pytest.mark.parametrize("family", FAMILIES)
