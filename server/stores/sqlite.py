@@ -173,25 +173,45 @@ class SqliteStore:
         return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        if len(commits) > 1:
+            try:
+                with self._transaction() as db:
+                    if self._update_all(db, commits) != len(commits):
+                        raise _NotAllApplied
+                    for commit in commits:
+                        self._apply_records(db, commit)
+                return [CommitStatus.APPLIED] * len(commits)
+            except _NotAllApplied:
+                pass  # rolled back: find out commit by commit what applies
         with self._transaction() as db:
             return [self._apply(db, commit) for commit in commits]
+
+    @staticmethod
+    def _update_all(db: sqlite3.Connection, commits: Sequence[Commit]) -> int:
+        """Compare-and-set every commit's session in one statement; returns the rows written.
+
+        One statement rather than one per session: sqlite3 releases the GIL around every
+        statement, and a worker thread that releases it once per session queues behind the
+        event loop (up to the switch interval) once per session to get it back.
+        """
+        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(commits))
+        values = [value for commit in commits for value in _update_values(commit)]
+        return db.execute(
+            "UPDATE sessions SET next_turn = v.column2, expires_ms = v.column3, "
+            "pending = v.column4, data = v.column5, state = v.column6 "
+            f"FROM (VALUES {rows}) AS v WHERE sessions.session_id = v.column1 "
+            "AND sessions.next_turn = v.column7 AND (sessions.ended = 0 OR v.column8)",
+            values,
+        ).rowcount
 
     def _apply(self, db: sqlite3.Connection, commit: Commit) -> CommitStatus:
         session = commit.session
         # Compare-and-set in one statement; only a refused write reads the row to say why.
+        values = _update_values(commit)
         updated = db.execute(
             "UPDATE sessions SET next_turn = ?, expires_ms = ?, pending = ?, data = ?, state = ? "
             "WHERE session_id = ? AND next_turn = ? AND (ended = 0 OR ?)",
-            (
-                session.next_turn,
-                session.expires_ms,
-                int(bool(session.pending_outcome)),
-                session.data_json(),
-                session.state,
-                session.session_id,
-                commit.expected_turn,
-                int(commit.allow_ended),
-            ),
+            (*values[1:6], values[0], *values[6:]),
         ).rowcount
         if not updated:
             row = db.execute(
@@ -200,6 +220,11 @@ class SqliteStore:
             if row is None or (row[0] and not commit.allow_ended):
                 return CommitStatus.GONE
             return CommitStatus.CONFLICT
+        self._apply_records(db, commit)
+        return CommitStatus.APPLIED
+
+    def _apply_records(self, db: sqlite3.Connection, commit: Commit) -> None:
+        """The profile and adaptation records that go with an applied session write."""
         if commit.episode is not None:
             profile = apply_episode(self._profile(db, commit.episode.player_id), commit.episode)
             db.execute(
@@ -212,7 +237,6 @@ class SqliteStore:
                 "INSERT OR REPLACE INTO adaptations VALUES (?, ?, ?, ?, ?)",
                 (a.player_id, a.game, a.learner, a.model_sha, a.state),
             )
-        return CommitStatus.APPLIED
 
     def end_session(self, session_id: str) -> bool:
         with self._transaction() as db:
@@ -269,6 +293,25 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class _NotAllApplied(Exception):
+    """The one-statement write of a batch missed a session: redo it commit by commit."""
+
+
+def _update_values(commit: Commit) -> tuple[object, ...]:
+    """(id, next_turn, expires_ms, pending, data, state, expected_turn, allow_ended)."""
+    session = commit.session
+    return (
+        session.session_id,
+        session.next_turn,
+        session.expires_ms,
+        int(bool(session.pending_outcome)),
+        session.data_json(),
+        session.state,
+        commit.expected_turn,
+        int(commit.allow_ended),
+    )
 
 
 class _Transaction:

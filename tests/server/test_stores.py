@@ -284,3 +284,43 @@ def test_session_json_holds_every_field_but_the_state():
     del expected["state"]
     assert data == expected
     assert SessionRecord.from_stored(record.data_json(), record.state, True) == record
+
+
+def test_a_batch_is_written_in_one_statement_when_every_write_applies(tmp_path):
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    for sid in ("a", "b", "c"):
+        create(store, session(sid, player=sid))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    episode = EpisodeRecord("b", "studio", GAME, AGENT_WON, 1.0, 5)
+    adaptation = AdaptationRecord("c", GAME, "rl2", "ab" * 32, b"learned")
+    commits = [
+        Commit(session("a", player="a", next_turn=2, state=b"A"), expected_turn=1),
+        Commit(session("b", player="b", next_turn=2, state=b"B"), expected_turn=1, episode=episode),
+        Commit(session("c", player="c", next_turn=2), expected_turn=1, adaptation=adaptation),
+    ]
+    assert store.commit(commits) == [CommitStatus.APPLIED] * 3
+    store._db.set_trace_callback(None)
+    assert sum(s.startswith("UPDATE sessions") for s in statements) == 1
+    assert [store.load_session(s).state for s in "ab"] == [b"A", b"B"]
+    assert store.load_profile("b").agent_wins == 1
+    assert store.load_adaptation("c", GAME).state == b"learned"
+    store.close()
+
+
+def test_a_batch_with_a_refused_write_is_redone_write_by_write(tmp_path):
+    # Two writes for one session in one batch: the first applies, the second is stale;
+    # a missing session is gone; nothing of the one-statement attempt survives.
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    create(store, session("a", player="a"))
+    episode = EpisodeRecord("a", "studio", GAME, PLAYER_WON, -1.0, 5)
+    commits = [
+        Commit(session("a", player="a", next_turn=2, state=b"first"), expected_turn=1),
+        Commit(session("a", player="a", next_turn=2, state=b"second"), expected_turn=1),
+        Commit(session("ghost", next_turn=2), expected_turn=1, episode=episode),
+    ]
+    statuses = store.commit(commits)
+    assert statuses == [CommitStatus.APPLIED, CommitStatus.CONFLICT, CommitStatus.GONE]
+    assert store.load_session("a").state == b"first"
+    assert store.load_profile("a").player_wins == 0  # the gone session's episode is not counted
+    store.close()
