@@ -330,8 +330,7 @@ class SessionManager:
         result = ActResult(turn, out.action, probs, out.value, False)
         reply = {"kind": "act", "turn": turn, "action": out.action, "probs": probs}
         reply["value"] = out.value
-        new = dataclasses.replace(
-            record,
+        new = record.evolve(
             next_turn=turn + 1,
             state=out.state_bytes,
             last_reply=json.dumps(reply),
@@ -411,8 +410,7 @@ class SessionManager:
             final = np.array([final_reward], dtype=np.float32)
             state = model.learner.observe([state], final, np.array([True]))[0]
         outcome = EpisodeOutcome(total, result, record.episode_steps)
-        new = dataclasses.replace(
-            record,
+        new = record.evolve(
             next_turn=turn + 1,
             state=state.to_bytes(),
             last_reply=json.dumps({"kind": "end_episode", "turn": turn}),

@@ -68,6 +68,17 @@ class SessionRecord:
     expires_ms: int = 0
     ended: bool = False
 
+    def evolve(self, **changes: Any) -> SessionRecord:
+        """``dataclasses.replace`` without its per-field ``__init__`` (a turn makes one of
+        these on the hot path; the record has no ``__post_init__`` to skip)."""
+        unknown = changes.keys() - _FIELDS
+        if unknown:
+            raise TypeError(f"SessionRecord has no field(s) {sorted(unknown)}")
+        new = object.__new__(SessionRecord)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.update(changes)
+        return new
+
     def data_json(self) -> str:
         """Every field but ``state`` (stored as a blob beside it), as JSON."""
         # Every field is a str, int, float or bool: no deep copy (``asdict``) needed.
@@ -80,6 +91,7 @@ class SessionRecord:
         return cls(**fields)
 
 
+_FIELDS = frozenset(f.name for f in dataclasses.fields(SessionRecord))
 _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(SessionRecord) if f.name != "state")
 
 

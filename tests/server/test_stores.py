@@ -324,3 +324,13 @@ def test_a_batch_with_a_refused_write_is_redone_write_by_write(tmp_path):
     assert store.load_session("a").state == b"first"
     assert store.load_profile("a").player_wins == 0  # the gone session's episode is not counted
     store.close()
+
+
+def test_evolve_is_replace():
+    record = session("s1", last_reply='{"kind": "act"}')
+    changes = {"next_turn": 9, "state": b"new", "episode_reward": -2.5, "awaiting_reward": True}
+    evolved = record.evolve(**changes)
+    assert evolved == dataclasses.replace(record, **changes)
+    assert record.next_turn == 1 and record.state != b"new"  # the original is untouched
+    with pytest.raises(TypeError, match="no field"):
+        record.evolve(next_trun=3)
