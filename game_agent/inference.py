@@ -82,7 +82,7 @@ from game_agent.export import (
     trace_graph,
     verify_session,
 )
-from game_agent.learner import Decision, EpisodeOutcome, Learner
+from game_agent.learner import Decision, EpisodeOutcome, Learner, has_cheap_end_episode
 from game_agent.learners.base import PPOLearner
 from game_agent.learners.safe import SafeLearner
 from game_agent.policies import ActorCritic
@@ -174,6 +174,7 @@ class AcceleratedLearner:
         self.config = learner.config
         self.seed = learner.seed
         self.recurrent = learner.recurrent
+        self.cheap_end_episode = has_cheap_end_episode(learner)
         self.policy: ActorCritic = copy.deepcopy(learner.policy).requires_grad_(False)
         """The weights as they were when accelerated: what every graph is compiled from."""
         self.verify_samples = verify_samples

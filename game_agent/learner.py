@@ -13,6 +13,11 @@ Life of one episode for one player::
         ... the game applies decision.actions[0] ...
         [state] = learner.observe([state], reward[None], done[None])
     state = learner.end_episode(state, outcome)   # adaptation between episodes
+
+``end_episode`` may be slow (MAML's gradient steps), so a server runs it off the
+turn path. A learner whose ``end_episode`` is bookkeeping only says so with a
+``cheap_end_episode = True`` attribute (:func:`has_cheap_end_episode`), and a
+server may then run it with the episode's last turn and store both at once.
 """
 
 from __future__ import annotations
@@ -46,6 +51,11 @@ class EpisodeOutcome(NamedTuple):
     """+1 win, 0 draw, -1 loss (the sign of ``total_reward`` when the game has no winner)."""
     length: int
     """Number of decisions the learner made in the episode."""
+
+
+def has_cheap_end_episode(learner: object) -> bool:
+    """True when ``learner`` declares ``end_episode`` bookkeeping only; unknown: False."""
+    return bool(getattr(learner, "cheap_end_episode", False))
 
 
 @runtime_checkable

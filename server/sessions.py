@@ -14,14 +14,18 @@ killed at any moment loses no acknowledged turn. A turn repeating
 the last acknowledged number is a retry: its stored reply is returned and the
 state is not advanced. Any other number is FAILED_PRECONDITION.
 
-Episode ends. ``end_episode`` observes the final reward (done), records the
-result in the player's profile, and commits the state *with the outcome still
-to be adapted to*; it replies straight away. ``learner.end_episode`` (MAML's
-gradient steps may take a while) then runs in the adaptation thread pool. The
-next call on that session waits for it only if it arrives before adaptation
-has finished. When adaptation finishes, its state is committed to the session
-and becomes the player's profile state for the game. A server killed in
-between re-runs the adaptation from the committed state when it starts.
+Episode ends. ``end_episode`` observes the final reward (done) and records the
+result in the player's profile. A learner whose ``end_episode`` is bookkeeping
+(RL2, the multi-task baseline: ``has_cheap_end_episode``) runs it right there,
+in the engine, and the adapted state, the profile and the player's profile
+state are committed together before the reply. Otherwise (MAML's gradient
+steps may take a while) the state is committed *with the outcome still to be
+adapted to*, the reply goes straight away, and ``learner.end_episode`` runs in
+the adaptation thread pool; the next call on that session waits for it only if
+it arrives before adaptation has finished. When adaptation finishes, its state
+is committed to the session and becomes the player's profile state for the
+game. A server killed in between re-runs the adaptation from the committed
+state when it starts.
 
 Profiles. A player's profile state for a game is the state after their last
 completed episode; a new session starts from it (unless ``ignore_profile``,
@@ -58,7 +62,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from game_agent.learner import EpisodeOutcome
+from game_agent.learner import EpisodeOutcome, has_cheap_end_episode
 from game_agent.state import AdaptationState
 from games.registry import parse_spec
 from games.spec import GameSpec
@@ -410,28 +414,55 @@ class SessionManager:
             final = np.array([final_reward], dtype=np.float32)
             state = model.learner.observe([state], final, np.array([True]))[0]
         outcome = EpisodeOutcome(total, result, record.episode_steps)
+        episode = EpisodeRecord(
+            record.player_id, record.principal, record.game, result, total, self._now_ms()
+        )
+        if has_cheap_end_episode(model.learner):  # bookkeeping: now, in the same transaction
+            state = self._adapted(model, state, outcome)
+            state_bytes = state.to_bytes()
+            pending, adaptation = "", self._adaptation_record(record, model, state_bytes)
+        else:  # gradient steps: after the reply, in the adaptation pool (_adapt)
+            state_bytes = state.to_bytes()
+            pending, adaptation = json.dumps(outcome._asdict()), None
         new = record.evolve(
             next_turn=turn + 1,
-            state=state.to_bytes(),
+            state=state_bytes,
             last_reply=json.dumps({"kind": "end_episode", "turn": turn}),
             awaiting_reward=False,
             episode_steps=0,
             episode_reward=0.0,
-            pending_outcome=json.dumps(outcome._asdict()),
+            pending_outcome=pending,
             expires_ms=self._expiry(record),
         )
-        episode = EpisodeRecord(
-            record.player_id, record.principal, record.game, result, total, self._now_ms()
-        )
-        return (new, state), Commit(new, expected_turn=record.next_turn, episode=episode)
+        commit = Commit(new, expected_turn=record.next_turn, episode=episode, adaptation=adaptation)
+        return (new, state), commit
 
     def _apply_end(
         self, live: _Live, value: tuple[SessionRecord, AdaptationState], status: CommitStatus
     ) -> bool:
         self._check_committed(live, status)
         live.record, live.state = value
-        self._start_adaptation(live)
+        if live.record.pending_outcome:
+            self._start_adaptation(live)
         return False
+
+    def _adapted(
+        self, model: ServedModel, state: AdaptationState, outcome: EpisodeOutcome
+    ) -> AdaptationState:
+        """``learner.end_episode``, timed for the adaptation metric (any thread)."""
+        started = time.perf_counter()
+        state = model.learner.end_episode(state, outcome)
+        self._metrics.adaptation_seconds.labels(model.name).observe(time.perf_counter() - started)
+        return state
+
+    @staticmethod
+    def _adaptation_record(
+        record: SessionRecord, model: ServedModel, state_bytes: bytes
+    ) -> AdaptationRecord:
+        """The player's profile state for the game: the state after this episode."""
+        return AdaptationRecord(
+            record.player_id, record.game, model.learner.name, record.model_sha, state_bytes
+        )
 
     # ------------------------------------------------------------------ profiles
 
@@ -597,17 +628,10 @@ class SessionManager:
     async def _adapt(self, live: _Live) -> None:
         record = live.record
         outcome = EpisodeOutcome(**json.loads(record.pending_outcome))
-        learner = live.model.learner
-        started = time.perf_counter()
-        state = await self._run(self._adapt_pool, learner.end_episode, live.state, outcome)
+        state = await self._run(self._adapt_pool, self._adapted, live.model, live.state, outcome)
         state_bytes = await self._run(self._adapt_pool, state.to_bytes)
-        self._metrics.adaptation_seconds.labels(live.model.name).observe(
-            time.perf_counter() - started
-        )
         new = dataclasses.replace(record, state=state_bytes, pending_outcome="")
-        profile_state = AdaptationRecord(
-            record.player_id, record.game, learner.name, record.model_sha, state_bytes
-        )
+        profile_state = self._adaptation_record(record, live.model, state_bytes)
         commit = Commit(
             new, expected_turn=record.next_turn, adaptation=profile_state, allow_ended=True
         )

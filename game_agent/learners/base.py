@@ -174,6 +174,8 @@ class PPOLearner:
     config_class: ClassVar[type[PPOConfig]] = PPOConfig
     recurrent: ClassVar[bool] = False
     cut_at_trials: ClassVar[bool] = False
+    cheap_end_episode: ClassVar[bool] = True
+    """``end_episode`` only counts episodes (game_agent.learner.has_cheap_end_episode)."""
 
     def __init__(self, layout: ObsLayout, config: PPOConfig, *, seed: int = 0):
         if not isinstance(config, self.config_class):

@@ -135,6 +135,7 @@ class MAMLLearner(PPOLearner):
     config_class = MAMLConfig
     recurrent = False
     cut_at_trials = False
+    cheap_end_episode = False  # inner-loop gradient steps: keep them off the turn path
 
     def __init__(self, layout: ObsLayout, config: PPOConfig, *, seed: int = 0):
         super().__init__(layout, config, seed=seed)

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from game_agent.state import AdaptationState
 from games.registry import parse_spec
 from server.errors import Aborted
 from server.models import ModelRegistry
@@ -122,3 +123,51 @@ def test_the_background_sweep_expires_idle_sessions(tmp_path):
         return ended
 
     assert asyncio.run(main())
+
+
+class BookkeepingLearner(CountingLearner):
+    """Declares its end_episode cheap, so the server runs it with the episode's end."""
+
+    cheap_end_episode = True
+
+
+@pytest.mark.parametrize("cheap", [True, False])
+def test_an_episode_end_stores_the_adapted_state_now_or_after_the_reply(tmp_path, cheap):
+    learner = BookkeepingLearner() if cheap else CountingLearner(adapt_delay_s=0.3)
+    store = SqliteStore(tmp_path / "s.sqlite3")
+
+    async def main():
+        sessions = manager(tmp_path, learner=learner, store=store)
+        await sessions.start()
+        view = await sessions.start_session("", "p", SPEC, 0, SETTINGS)
+        sid = view.record.session_id
+        await sessions.act("", sid, 1, OBS, MASK, 0.0)
+        end = await sessions.end_episode("", sid, 2, 1.0, None)
+        at_reply = (store.load_session(sid).pending_outcome, store.load_adaptation("p", SPEC.name))
+        following = await sessions.act("", sid, 3, OBS, MASK, 0.0)  # waits for adaptation
+        final = store.load_adaptation("p", SPEC.name)
+        await sessions.close()
+        return end, at_reply, following, final
+
+    end, (pending, adaptation), following, final = asyncio.run(main())
+    assert not end.replayed and end.profile.agent_wins == 1
+    assert learner.adaptations == 1
+    if cheap:  # adapted, profiled and stored in the episode's own transaction
+        assert pending == "" and adaptation is not None
+        assert AdaptationState.from_bytes(adaptation.state).arrays["counts"][2] == 1
+    else:  # the reply came first; the adaptation followed
+        assert pending and adaptation is None
+    stored = AdaptationState.from_bytes(final.state)
+    assert stored.arrays["counts"].tolist() == [1, 0, 1, 1]
+    # The next turn acted on the adapted state: (turns 1 + 3 * episodes 1 + reward 1) % 3.
+    assert following.action == (1 + 3 + 1) % 3
+
+
+def test_learners_say_whether_their_end_episode_is_cheap():
+    from game_agent.learner import has_cheap_end_episode
+    from game_agent.learners.maml import MAMLLearner
+    from game_agent.learners.rl2 import RL2Learner
+
+    assert has_cheap_end_episode(RL2Learner.__new__(RL2Learner))
+    assert not has_cheap_end_episode(MAMLLearner.__new__(MAMLLearner))
+    assert not has_cheap_end_episode(CountingLearner())  # unknown: keep it off the turn path
