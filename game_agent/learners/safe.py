@@ -61,6 +61,17 @@ often that can be paid for. The price is paid against exploitable players:
 an adaptive policy that loses more than the budget while still learning about
 the player is benched, and in poker (no counterfactual) stays benched.
 
+Cost per call. The server runs this wrapper on every turn of every player, so
+its own work is kept to tens of microseconds: guards are found by the state's
+spec text without parsing it, the counters are read into Python numbers
+(:class:`_Counters`; the same IEEE arithmetic as the (1,) float64 / int64
+arrays they are stored in) and written back once, the guards read observations
+from their bytes, and the base learner gets the player's arrays without a copy
+(the Learner protocol leaves inputs untouched), any array it hands back
+unchanged being copied then, so that a new state never shares an array with the
+one passed in. ``tests/game_agent/test_safe_golden.py`` pins the decisions and
+state bytes to those of the straightforward numpy version this replaced.
+
 Checkpoints: a ``safety.json`` beside ``meta.json`` (:func:`write_safety_file`)
 makes :func:`game_agent.checkpoint.load` return the wrapped learner, so the
 server and ``play --local`` serve the safe agent without knowing it.
@@ -68,23 +79,31 @@ server and ``play --local`` serve the safe agent without knowing it.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from game_agent.errors import CheckpointError, ConfigError, IncompatibleGameError, StateError
 from game_agent.learner import Decision, EpisodeOutcome, Learner
-from game_agent.learners.safe_guards import UNIT, MatrixGuard, PokerGuard, make_guard
+from game_agent.learners.safe_guards import (
+    UNIT,
+    MatrixGuard,
+    PokerGuard,
+    StageSolution,
+    make_guard,
+)
 from game_agent.state import AdaptationState
 from games import GameSpec, parse_spec
 
 SAFETY_FILE = "safety.json"
 SAFETY_FORMAT = "game-agent-safety/1"
 BASE, SAFE = "base.", "safe."
+PLAYED, SHADOW = "safe.played_probs", "safe.shadow_probs"
 ADAPTIVE, FALLBACK = 0, 1
 
 _SCALARS = {
@@ -100,6 +119,11 @@ _SCALARS = {
     "open": np.int64,
 }
 """Per-player counters, each a (1,) array named ``safe.<name>`` in the state."""
+_FLOATS = ("deficit", "threshold", "counterfactual", "pending", "unit_value")
+_INTS = ("mode", "switch_backs", "units", "fallback_decisions", "open")
+assert tuple(_SCALARS) == _FLOATS + _INTS, "_Counters.store writes them in this order"
+_SAFE_FLOATS = tuple(SAFE + name for name in _FLOATS)
+_SAFE_INTS = tuple(SAFE + name for name in _INTS)
 
 
 @dataclass(frozen=True)
@@ -152,6 +176,8 @@ class SafeLearner:
         self.config = config or SafetyConfig()
         self.name = f"safe_{base.name}"
         self._guards: dict[str, MatrixGuard | PokerGuard] = {}
+        self._guards_by_text: dict[str, MatrixGuard | PokerGuard] = {}
+        """Guards by the spec text states carry: parsing a spec costs more than a turn."""
 
     # The wrapped learner's network, layout and description stay reachable (eval, export).
     @property
@@ -183,14 +209,23 @@ class SafeLearner:
             self._guards[spec.name] = guard
         return self._guards[spec.name]
 
+    def _guard_of(self, spec: str) -> MatrixGuard | PokerGuard:
+        """:meth:`guard` for a state's spec text (one guard per variant however it is spelt)."""
+        guard = self._guards_by_text.get(spec)
+        if guard is None:
+            guard = self.guard(spec)
+            if len(self._guards_by_text) >= 256:
+                self._guards_by_text.clear()
+            self._guards_by_text[spec] = guard
+        return guard
+
     def initial_state(self, spec: GameSpec | str) -> AdaptationState:
         spec = parse_spec(spec)
         self.guard(spec)
         base = self.base.initial_state(spec)
-        counters = {name: np.zeros(1, dtype=kind) for name, kind in _SCALARS.items()}
-        counters["threshold"][0] = self.config.budget
-        counters["played_probs"] = np.zeros(spec.num_actions, dtype=np.float32)
-        counters["shadow_probs"] = np.zeros(spec.num_actions, dtype=np.float32)
+        counters = _Counters(threshold=float(self.config.budget))
+        counters.extra[PLAYED] = np.zeros(spec.num_actions, dtype=np.float32)
+        counters.extra[SHADOW] = np.zeros(spec.num_actions, dtype=np.float32)
         return self._wrap(base, counters)
 
     # ------------------------------------------------------------------ protocol
@@ -209,34 +244,35 @@ class SafeLearner:
         would be exploitable, so the fallback always samples its mixture.
         """
         bases, counters = self._unwrap_all(states)
-        guard = self.guard(states[0].spec)
+        guard = self._guard_of(states[0].spec)
         obs = np.asarray(obs, dtype=np.float32)
         masks = np.asarray(masks).astype(bool)
         decision, new_bases = self.base.act(bases, obs, masks, greedy=greedy)
-        protected = guard.protected(obs)
+        new_bases = _unshared(new_bases, bases)
+        solutions: list[StageSolution] = []
         if isinstance(guard, MatrixGuard):
-            self._settle_rounds(guard, obs, counters)
+            solutions, their = guard.read(obs)
+            _settle_rounds(their, solutions, counters)
         else:
-            self._open_hands(guard, obs, counters)
-        for c, safe in zip(counters, protected, strict=True):
-            if safe:
+            _open_hands(guard, obs, counters)
+        if guard.protects:
+            for c in counters:
                 self._switch(c, shadow=guard.counterfactual)
-        benched = np.array([c["mode"][0] == FALLBACK for c in counters]) & protected
+        benched = [i for i, c in enumerate(counters) if guard.protects and c.mode == FALLBACK]
         actions = decision.actions.copy()
-        probs = decision.probs.copy()
-        if benched.any():
-            rows = np.flatnonzero(benched)
-            actions[rows], probs[rows] = guard.fallback(obs[rows], masks[rows])
-            for i in rows:
+        probs = decision.probs
+        if benched:
+            probs = probs.copy()
+            _play_fallback(guard, benched, obs, masks, solutions, actions, probs)
+            for i in benched:
                 new_bases[i] = _record_played(new_bases[i], bases[i], int(actions[i]))
-                counters[i]["fallback_decisions"][0] += 1
-        if isinstance(guard, MatrixGuard):
-            values = guard.value(obs)
+                counters[i].fallback_decisions += 1
+        if solutions:
             for i, c in enumerate(counters):
-                c["played_probs"] = probs[i].astype(np.float32)
-                c["shadow_probs"] = decision.probs[i].astype(np.float32)
-                c["unit_value"][0] = values[i]
-                c["open"][0] = 1
+                c.extra[PLAYED] = probs[i].astype(np.float32)
+                c.extra[SHADOW] = decision.probs[i].astype(np.float32)
+                c.unit_value = solutions[i].value
+                c.open = 1
         new_states = [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
         return Decision(actions, probs.astype(np.float32), decision.values), new_states
 
@@ -246,114 +282,221 @@ class SafeLearner:
         if not len(states):
             return []
         bases, counters = self._unwrap_all(states)
-        new_bases = self.base.observe(bases, rewards, dones)
-        rewards = np.asarray(rewards, dtype=np.float64).reshape(-1)
-        dones = np.asarray(dones, dtype=bool).reshape(-1)
-        protected = self._is_protected(states[0].spec, counters)
-        for c, reward, done, safe in zip(counters, rewards, dones, protected, strict=True):
-            c["pending"][0] += reward
+        new_bases = _unshared(self.base.observe(bases, rewards, dones), bases)
+        rewards = np.asarray(rewards, dtype=np.float64).reshape(-1).tolist()
+        dones = np.asarray(dones, dtype=bool).reshape(-1).tolist()
+        protects = self._guard_of(states[0].spec).protects
+        for c, reward, done in zip(counters, rewards, dones, strict=True):
+            c.pending += reward
             if done:
-                _close_unit(c, count=safe)
+                c.close_unit(count=protects)
         return [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
 
     def end_episode(self, state: AdaptationState, outcome: EpisodeOutcome) -> AdaptationState:
         [base], [counters] = self._unwrap_all([state])
-        if counters["open"][0]:
-            _close_unit(counters, count=bool(self._is_protected(state.spec, [counters])[0]))
-        return self._wrap(self.base.end_episode(base, outcome), counters)
+        if counters.open:
+            counters.close_unit(count=self._guard_of(state.spec).protects)
+        [new_base] = _unshared([self.base.end_episode(base, outcome)], [base])
+        return self._wrap(new_base, counters)
 
     # ---------------------------------------------------------------- accounting
 
-    def _settle_rounds(self, guard: MatrixGuard, obs: np.ndarray, counters: list[dict]) -> None:
-        """Account the round just revealed: expected reward of the played and shadow mixtures."""
-        their = guard.their_last_move(obs)
-        payoff = guard.payoffs(obs)
-        for i, c in enumerate(counters):
-            if not c["open"][0]:
-                continue
-            if their[i] < 0:  # nothing shown: count what was actually received
-                _close_unit(c, count=True)
-                continue
-            column = payoff[i, :, their[i]]
-            v = c["unit_value"][0]
-            c["deficit"][0] += v - float(c["played_probs"] @ column)
-            if c["mode"][0] == FALLBACK:
-                c["counterfactual"][0] += float(c["shadow_probs"] @ column) - v
-            c["units"][0] += 1
-            c["pending"][0] = 0.0
-            c["open"][0] = 0
-
-    @staticmethod
-    def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[dict]) -> None:
-        """A hand's reference value is fixed by the seat at its first decision."""
-        values = guard.value(obs)
-        for i, c in enumerate(counters):
-            if not c["open"][0]:
-                c["unit_value"][0] = values[i]
-                c["open"][0] = 1
-
-    def _switch(self, c: dict[str, np.ndarray], shadow: bool) -> None:
-        if c["mode"][0] == ADAPTIVE and c["deficit"][0] > c["threshold"][0]:
-            c["mode"][0] = FALLBACK
-            c["counterfactual"][0] = 0.0
+    def _switch(self, c: _Counters, shadow: bool) -> None:
+        if c.mode == ADAPTIVE and c.deficit > c.threshold:
+            c.mode = FALLBACK
+            c.counterfactual = 0.0
         elif (
             shadow
-            and c["mode"][0] == FALLBACK
-            and c["switch_backs"][0] < self.config.switch_backs
-            and c["counterfactual"][0] >= self.config.hysteresis
+            and c.mode == FALLBACK
+            and c.switch_backs < self.config.switch_backs
+            and c.counterfactual >= self.config.hysteresis
         ):
-            c["mode"][0] = ADAPTIVE
-            c["switch_backs"][0] += 1
-            c["threshold"][0] = c["deficit"][0] + self.config.stint_budget
-            c["counterfactual"][0] = 0.0
-
-    def _is_protected(self, spec: str, counters: list[dict]) -> np.ndarray:
-        guard = self.guard(spec)
-        if isinstance(guard, PokerGuard):
-            return np.full(len(counters), guard.is_kuhn)
-        return np.ones(len(counters), dtype=bool)
+            c.mode = ADAPTIVE
+            c.switch_backs += 1
+            c.threshold = c.deficit + self.config.stint_budget
+            c.counterfactual = 0.0
 
     # ------------------------------------------------------------------- states
 
-    def _wrap(self, base: AdaptationState, counters: dict[str, np.ndarray]) -> AdaptationState:
+    def _wrap(self, base: AdaptationState, counters: _Counters) -> AdaptationState:
         arrays = {BASE + k: v for k, v in base.arrays.items()}
-        arrays.update({SAFE + k: np.asarray(v) for k, v in counters.items()})
+        counters.store(arrays)
         meta = {"base": base.meta, "base_learner": base.learner}
         return AdaptationState(self.name, base.spec, arrays, meta)
 
     def _unwrap_all(
         self, states: Sequence[AdaptationState]
-    ) -> tuple[list[AdaptationState], list[dict[str, np.ndarray]]]:
+    ) -> tuple[list[AdaptationState], list[_Counters]]:
         if not states:
             raise StateError("act needs at least one player state")
         bases, counters = [], []
         for state in states:
             if state.learner != self.name:
                 raise StateError(f"state belongs to learner {state.learner!r}, not {self.name!r}")
-            missing = [k for k in _SCALARS if SAFE + k not in state.arrays]
-            if missing or not isinstance(state.meta.get("base"), dict):
-                raise StateError(f"{self.name} state lacks its safety counters {missing}")
-            arrays = {
-                k[len(BASE) :]: v.copy() for k, v in state.arrays.items() if k.startswith(BASE)
-            }
-            bases.append(AdaptationState(self.base.name, state.spec, arrays, state.meta["base"]))
-            counters.append(
-                {
-                    k[len(SAFE) :]: np.array(v, copy=True)
-                    for k, v in state.arrays.items()
-                    if k.startswith(SAFE)
-                }
-            )
+            arrays, base_meta = state.arrays, state.meta.get("base")
+            names = _names_of(tuple(arrays))
+            if names.missing or not isinstance(base_meta, dict):
+                raise StateError(f"{self.name} state lacks its safety counters {names.missing}")
+            base_arrays = {short: arrays[key] for key, short in names.base}
+            scalars = [arrays[key] for key in names.scalars]
+            c = _Counters.load(scalars, [(key, arrays[key]) for key in names.extra])
+            if c is None:
+                raise StateError(f"{self.name} state has malformed safety counters")
+            bases.append(AdaptationState(self.base.name, state.spec, base_arrays, base_meta))
+            counters.append(c)
         return bases, counters
 
 
-def _close_unit(c: dict[str, np.ndarray], count: bool) -> None:
-    """Count a unit at its realised reward (a poker hand; a match's unrevealed last round)."""
-    if count:
-        c["deficit"][0] += c["unit_value"][0] - c["pending"][0]
-        c["units"][0] += 1
-    c["pending"][0] = 0.0
-    c["open"][0] = 0
+class _Names(NamedTuple):
+    """Where a wrapped state's arrays go, worked out once per set of array names."""
+
+    base: list[tuple[str, str]]
+    """(``base.<name>``, ``<name>``) of the base learner's arrays."""
+    scalars: list[str]
+    """``safe.<counter>`` in ``_SCALARS`` order."""
+    extra: list[str]
+    """``safe.<name>`` of the other safety arrays (the mixtures last played)."""
+    missing: list[str]
+    """Counters the state lacks."""
+
+
+@functools.lru_cache(maxsize=64)
+def _names_of(keys: tuple[str, ...]) -> _Names:
+    base = [(k, k[len(BASE) :]) for k in keys if k.startswith(BASE)]
+    safe = [k[len(SAFE) :] for k in keys if k.startswith(SAFE)]
+    extra = [SAFE + k for k in safe if k not in _SCALARS]
+    return _Names(
+        base,
+        [SAFE + k for k in _SCALARS],
+        extra,
+        [k for k in _SCALARS if k not in safe],
+    )
+
+
+class _Counters:
+    """One player's ``safe.*`` arrays as Python numbers while a call updates them.
+
+    Python floats and ints do the same IEEE double and integer arithmetic the
+    (1,) float64 / int64 arrays did, without a numpy call per update.
+    """
+
+    __slots__ = (*_FLOATS, *_INTS, "extra", "inherited")
+
+    def __init__(self, threshold: float = 0.0):
+        self.deficit = self.counterfactual = self.pending = self.unit_value = 0.0
+        self.threshold = threshold
+        self.mode = self.switch_backs = self.units = self.fallback_decisions = self.open = 0
+        self.extra: dict[str, np.ndarray] = {}
+        """Every other ``safe.*`` array by its key (the mixtures last played)."""
+        self.inherited: dict[str, np.ndarray] = {}
+        """Those of ``extra`` still the arrays of the state read: copied when stored."""
+
+    @classmethod
+    def load(
+        cls, scalars: list[np.ndarray], extra: list[tuple[str, np.ndarray]]
+    ) -> _Counters | None:
+        """The counters of the (1,) arrays in ``_SCALARS`` order; None if one is malformed."""
+        try:
+            values = [array.item() for array in scalars]
+        except (ValueError, AttributeError):  # not one element, not an array
+            return None
+        floats, ints = values[: len(_FLOATS)], values[len(_FLOATS) :]
+        if any(type(v) is not float for v in floats) or any(type(v) is not int for v in ints):
+            return None
+        c = cls.__new__(cls)
+        c.deficit, c.threshold, c.counterfactual, c.pending, c.unit_value = floats
+        c.mode, c.switch_backs, c.units, c.fallback_decisions, c.open = ints
+        c.extra = dict(extra)
+        c.inherited = dict(extra)
+        return c
+
+    def store(self, arrays: dict[str, np.ndarray]) -> None:
+        """Write the counters into a state's arrays as ``safe.<name>``, each its own (1,)."""
+        floats = (self.deficit, self.threshold, self.counterfactual, self.pending, self.unit_value)
+        ints = (self.mode, self.switch_backs, self.units, self.fallback_decisions, self.open)
+        for key, value in zip(_SAFE_FLOATS, floats, strict=True):
+            arrays[key] = np.array([value], dtype=np.float64)
+        for key, value in zip(_SAFE_INTS, ints, strict=True):
+            arrays[key] = np.array([value], dtype=np.int64)
+        for key, array in self.extra.items():
+            arrays[key] = array.copy() if self.inherited.get(key) is array else array
+
+    def close_unit(self, count: bool) -> None:
+        """Count a unit at its realised reward (a poker hand; a match's unrevealed last
+        round)."""
+        if count:
+            self.deficit += self.unit_value - self.pending
+            self.units += 1
+        self.pending = 0.0
+        self.open = 0
+
+
+def _unshared(
+    states: list[AdaptationState], inputs: list[AdaptationState]
+) -> list[AdaptationState]:
+    """The base learner's new states, with a copy of any array it handed back unchanged.
+
+    The base gets the player's arrays themselves (the Learner protocol leaves inputs
+    untouched), and a state returned here never shares an array with the one passed in.
+    """
+    out = []
+    for state, before in zip(states, inputs, strict=True):
+        shared = [k for k, v in state.arrays.items() if before.arrays.get(k) is v]
+        if shared:
+            arrays = dict(state.arrays)
+            arrays.update((k, arrays[k].copy()) for k in shared)
+            state = AdaptationState(state.learner, state.spec, arrays, state.meta)
+        out.append(state)
+    return out
+
+
+def _play_fallback(
+    guard: MatrixGuard | PokerGuard,
+    benched: list[int],
+    obs: np.ndarray,
+    masks: np.ndarray,
+    solutions: list[StageSolution],
+    actions: np.ndarray,
+    probs: np.ndarray,
+) -> None:
+    """Overwrite the benched rows of ``actions`` and ``probs`` with the fallback's play."""
+    rows = slice(None) if len(benched) == len(actions) else np.array(benched)
+    if isinstance(guard, MatrixGuard):
+        strategies = [solutions[i].strategy for i in benched]
+        actions[rows], probs[rows] = guard.draw(strategies, masks[rows])
+    else:
+        actions[rows], probs[rows] = guard.fallback(obs[rows], masks[rows])
+
+
+def _settle_rounds(
+    their: list[int], solutions: list[StageSolution], counters: list[_Counters]
+) -> None:
+    """Account the round just revealed: expected reward of the played and shadow mixtures."""
+    for i, c in enumerate(counters):
+        if not c.open:
+            continue
+        if their[i] < 0:  # nothing shown: count what was actually received
+            c.close_unit(count=True)
+            continue
+        column = solutions[i].payoffs[:, their[i]]
+        v = c.unit_value
+        c.deficit += v - float(c.extra[PLAYED] @ column)
+        if c.mode == FALLBACK:
+            c.counterfactual += float(c.extra[SHADOW] @ column) - v
+        c.units += 1
+        c.pending = 0.0
+        c.open = 0
+
+
+def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[_Counters]) -> None:
+    """A hand's reference value is fixed by the seat at its first decision."""
+    if all(c.open for c in counters):
+        return
+    values = guard.value(obs)
+    for i, c in enumerate(counters):
+        if not c.open:
+            c.unit_value = float(values[i])
+            c.open = 1
 
 
 def _record_played(state: AdaptationState, before: AdaptationState, action: int) -> AdaptationState:
