@@ -166,14 +166,23 @@ class MatrixGuard:
 
     def _their_move(self, row: bytes) -> int:
         """As ``ObsLayout.rounds_played(...) > 0`` and ``recent_rounds(...)[0, 1]`` read it."""
-        (clock,) = struct.unpack_from("<f", row, self._clock_byte)
-        shown = list(struct.unpack_from("<5f", row, self._their_newest_byte))
+        (clock,) = _ONE_FLOAT.unpack_from(row, self._clock_byte)
+        shown = _ONE_ROUND.unpack_from(row, self._their_newest_byte)
         # rint(clock * rounds) > 0 (the int64 cast there makes NaN, inf and values past
         # 2**63 no round played, as here); numpy's max of a row holding NaN is NaN
-        if not 0.5 < clock * self.rounds < 2.0**63 or any(x != x for x in shown):
+        if not 0.5 < clock * self.rounds < 2.0**63 or _has_nan(shown):
             return -1
         best = max(shown)
         return shown.index(best) if best > 0.5 else -1
+
+
+_ONE_FLOAT = struct.Struct("<f")
+_ONE_ROUND = struct.Struct(f"<{NUM_ACTIONS}f")
+
+
+def _has_nan(values: tuple[float, ...]) -> bool:
+    total = sum(values)  # NaN when one is (or when inf meets -inf: then look closer)
+    return total != total and any(x != x for x in values)
 
 
 def _running_sums(values: list[float]) -> list[float]:

@@ -96,6 +96,9 @@ def test_their_last_move_on_odd_observations_is_the_layouts():
         changed = obs.copy()
         changed[rng.integers(len(obs), size=8), rng.integers(5, 10, size=8)] = value
         odd.append(changed)
+    infinities = obs.copy()  # both signs in one round and no NaN: the max is inf
+    infinities[::2, 6], infinities[::2, 8] = -np.inf, np.inf
+    odd.append(infinities)
     ties = obs.copy()
     ties[:, newest] = 1.0  # several maxima: the first wins
     odd.append(ties)
