@@ -89,7 +89,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from game_agent.errors import CheckpointError, ConfigError, IncompatibleGameError, StateError
-from game_agent.learner import Decision, EpisodeOutcome, Learner
+from game_agent.learner import Decision, EpisodeOutcome, Learner, has_cheap_end_episode
 from game_agent.learners.safe_guards import (
     UNIT,
     MatrixGuard,
@@ -178,6 +178,11 @@ class SafeLearner:
         self._guards: dict[str, MatrixGuard | PokerGuard] = {}
         self._guards_by_text: dict[str, MatrixGuard | PokerGuard] = {}
         """Guards by the spec text states carry: parsing a spec costs more than a turn."""
+
+    @property
+    def cheap_end_episode(self) -> bool:
+        """Closing the hand's accounting is bookkeeping: as cheap as the base's adaptation."""
+        return has_cheap_end_episode(self.base)
 
     # The wrapped learner's network, layout and description stay reachable (eval, export).
     @property

@@ -167,7 +167,11 @@ def test_learners_say_whether_their_end_episode_is_cheap():
     from game_agent.learner import has_cheap_end_episode
     from game_agent.learners.maml import MAMLLearner
     from game_agent.learners.rl2 import RL2Learner
+    from game_agent.learners.safe import SafeLearner
 
     assert has_cheap_end_episode(RL2Learner.__new__(RL2Learner))
     assert not has_cheap_end_episode(MAMLLearner.__new__(MAMLLearner))
     assert not has_cheap_end_episode(CountingLearner())  # unknown: keep it off the turn path
+    # The safety wrapper's own bookkeeping is cheap: it follows its base.
+    assert has_cheap_end_episode(SafeLearner(BookkeepingLearner()))
+    assert not has_cheap_end_episode(SafeLearner(CountingLearner()))
