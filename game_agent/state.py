@@ -239,7 +239,8 @@ _read_layouts: dict[str, tuple[list[_Tensor], int]] = {}
 def _read(data: bytes) -> tuple[Any, dict[str, np.ndarray]]:
     """(``__metadata__``, arrays) of safetensors bytes; ValueError naming what is wrong.
 
-    The arrays are read-only views of ``data`` (bytes), as the library's are of its copy.
+    The arrays are writable, as the library's are, and share no memory with ``data``:
+    views of one private copy of it, each over its own bytes.
     """
     length = int.from_bytes(data[:8], "little")
     if length > MAX_HEADER_BYTES or 8 + length > len(data):
@@ -253,9 +254,9 @@ def _read(data: bytes) -> tuple[Any, dict[str, np.ndarray]]:
     start = 8 + length
     if start + size != len(data):
         raise ValueError(f"tensors end at byte {start + size}, the data at {len(data)}")
+    body = bytearray(data[start:])
     return metadata, {
-        name: np.ndarray(shape, dtype, data, start + begin)
-        for begin, _, name, dtype, shape in tensors
+        name: np.ndarray(shape, dtype, body, begin) for begin, _, name, dtype, shape in tensors
     }
 
 

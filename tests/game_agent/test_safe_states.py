@@ -108,7 +108,7 @@ def test_missing_counters_are_named():
 
 
 def test_states_read_back_from_bytes_play_on_identically():
-    """Parsed states hold read-only views of the bytes: the wrapper only reads them."""
+    """A state stored as bytes between turns (as the server does) plays on unchanged."""
     safe = SafeLearner(RuleLearner(repeat_believer))
     twin = SafeLearner(RuleLearner(repeat_believer))
     state = safe.initial_state(RPS)

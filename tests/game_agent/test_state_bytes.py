@@ -110,7 +110,7 @@ def assert_same_arrays(got: dict[str, np.ndarray], want: dict[str, np.ndarray]) 
     for name, array in want.items():
         assert got[name].dtype == array.dtype and got[name].shape == array.shape, name
         assert got[name].tobytes() == array.tobytes(), name
-        assert not got[name].flags.writeable
+        assert got[name].flags.writeable == array.flags.writeable
 
 
 # ------------------------------------------------------------------- writing
@@ -160,6 +160,18 @@ def test_parsing_gives_the_librarys_arrays_and_the_state_back(state):
     assert (back.learner, back.spec) == (header["learner"], header["spec"])
     assert back.meta == json.loads(json.dumps(state.meta)) == json.loads(header["meta"])
     assert back.to_bytes() == data
+
+
+def test_parsed_arrays_are_writable_and_independent_like_the_librarys():
+    state = AdaptationState("rl2", "g", {"a": np.arange(3.0), "b": np.arange(2, dtype=np.int64)})
+    data = state.to_bytes()
+    back = AdaptationState.from_bytes(data)
+    assert all(library.flags.writeable for library in st_load(data).values())
+    back.arrays["a"][:] = -1.0
+    back.arrays["b"][1] = 7
+    assert back.arrays["a"].tolist() == [-1.0, -1.0, -1.0] and back.arrays["b"].tolist() == [0, 7]
+    assert AdaptationState.from_bytes(data).arrays["a"].tolist() == [0.0, 1.0, 2.0]
+    assert data == state.to_bytes()
 
 
 def test_an_array_named_like_the_metadata_is_written_but_never_parses():
