@@ -483,7 +483,7 @@ def _settle_rounds(
         if their[i] < 0:  # nothing shown: count what was actually received
             c.close_unit(count=True)
             continue
-        column = solutions[i].payoffs[:, their[i]]
+        column = solutions[i].columns[their[i]]
         v = c.unit_value
         c.deficit += v - float(c.extra[PLAYED] @ column)
         if c.mode == FALLBACK:

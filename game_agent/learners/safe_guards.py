@@ -60,6 +60,8 @@ class StageSolution(NamedTuple):
     """v: what the mixture guarantees per round."""
     max_loss: float
     """Delta: v minus the worst payoff."""
+    columns: tuple[np.ndarray, ...]
+    """``payoffs[:, j]`` for each opponent move j (views, made once)."""
 
 
 class MatrixGuard:
@@ -124,7 +126,8 @@ class MatrixGuard:
         strategy = np.zeros(5)
         strategy[:n] = solution.strategy
         value = float(solution.value)
-        solved = StageSolution(payoffs, strategy, value, value - float(matrix.min()))
+        columns = tuple(payoffs[:, j] for j in range(NUM_ACTIONS))
+        solved = StageSolution(payoffs, strategy, value, value - float(matrix.min()), columns)
         if len(self._solutions) >= _KEPT:
             self._solutions.clear()
         self._solutions[key] = solved

@@ -81,6 +81,8 @@ def test_their_last_move_and_solutions_match_the_layout_and_the_solver(variant):
     for row, solution in zip(guard.layout.matrices(obs)[0], solutions, strict=True):
         exact = solve_zero_sum(row[:n, :n])
         assert solution.payoffs.tobytes() == row.tobytes()
+        for j, column in enumerate(solution.columns):  # laid out as row[:, j]: same dot product
+            assert column.strides == row[:, j].strides and column.tobytes() == row[:, j].tobytes()
         np.testing.assert_array_equal(solution.strategy[:n], exact.strategy)
         assert solution.value == exact.value
         assert solution.max_loss == exact.value - row[:n, :n].min()
