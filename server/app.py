@@ -5,9 +5,10 @@ streams open for whole games, and a thread-pool server spends one thread per
 open stream, so a few hundred players would exhaust it. On one asyncio event
 loop an idle stream costs nothing, and gathering concurrent turns into one
 batch is a matter of futures rather than locks and condition variables. The
-loop itself never runs model or store work: forward passes, adaptation and
-store transactions run in their own thread pools (``server.sessions``), so a
-slow batch delays only the turns in it.
+loop itself never runs model or store work: turns are computed and committed
+by the turn engine's worker (``server.engine``), slow adaptation and other
+store calls run in their own thread pools (``server.sessions``), so a slow
+batch delays only the turns in it.
 
 :func:`create_server` loads the models, opens the store, binds the address,
 starts serving and reports the bound port (``address`` may say port 0). Health
