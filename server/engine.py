@@ -119,6 +119,7 @@ class TurnEngine:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pending = 0
+        self._closed = False
         self._idle: asyncio.Event | None = None
         self._threads = [
             threading.Thread(target=self._work, name=f"turns_{i}", daemon=True)
@@ -127,13 +128,13 @@ class TurnEngine:
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` (event loop only); its ``deliver`` runs on this loop later."""
+        if self._closed:
+            raise RuntimeError("the turn engine is closed")
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._idle = asyncio.Event()
             for thread in self._threads:
                 thread.start()
-        if not self._threads[0].is_alive():
-            raise RuntimeError("the turn engine is closed")
         self._pending += 1
         self._idle.clear()
         self._queue.put(job)
@@ -145,6 +146,7 @@ class TurnEngine:
 
     def close(self) -> None:
         """Stop the workers (after :meth:`drain`; jobs still queued are never run)."""
+        self._closed = True
         if self._loop is None:
             return
         for _ in self._threads:

@@ -229,3 +229,11 @@ def test_bad_settings_are_refused():
         TurnEngine({}, Committer(), threads=0, max_batch=1)
     with pytest.raises(ValueError, match="window_s"):
         TurnEngine({}, Committer(), threads=1, max_batch=1, window_s=-1)
+
+
+def test_an_engine_closed_before_use_refuses_jobs_without_starting_workers():
+    engine = TurnEngine({}, Committer(), threads=1, max_batch=1)
+    engine.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(_submit_after_close(engine))
+    assert not any(t.name.startswith("turns_") and t.is_alive() for t in threading.enumerate())
