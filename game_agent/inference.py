@@ -236,23 +236,7 @@ class AcceleratedLearner:
             raise GameAgentError(f"{spec.name}: the accelerated graph chose a masked action")
         decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
         new_memory = outputs[2] if self.recurrent else None
-        return decision, self._advance(states, actions, new_memory)
-
-    def _advance(
-        self, states: Sequence[AdaptationState], actions: np.ndarray, memory: np.ndarray | None
-    ) -> list[AdaptationState]:
-        """The states after one decision, exactly as ``PPOLearner.act`` writes them."""
-        new_states = []
-        for b, state in enumerate(states):
-            new = state.copy()
-            if memory is not None:
-                new.arrays["memory"] = memory[b].copy()
-                new.arrays["prev_action"] = np.array([actions[b]], dtype=np.int64)
-                new.arrays["prev_reward"] = np.zeros(1, dtype=np.float32)
-                new.arrays["prev_done"] = np.zeros(1, dtype=np.float32)
-            new.meta["decisions"] = int(new.meta.get("decisions", 0)) + 1
-            new_states.append(new)
-        return new_states
+        return decision, learner._advance(states, actions, new_memory)
 
     # ------------------------------------------------------------------ graphs
 

@@ -440,23 +440,29 @@ class PPOLearner:
             out = self.policy(spec, inputs, torch.from_numpy(memory))
             chosen = out.dist.greedy() if greedy else out.dist.sample(self.act_generator)
         actions = chosen[0].numpy().astype(np.int64)
-        new_memory = out.memory.numpy()
-        new_states = []
-        for b, state in enumerate(states):
-            new = state.copy()
-            if self.recurrent:
-                new.arrays["memory"] = new_memory[b].copy()
-                new.arrays["prev_action"] = np.array([actions[b]], dtype=np.int64)
-                new.arrays["prev_reward"] = np.zeros(1, dtype=np.float32)
-                new.arrays["prev_done"] = np.zeros(1, dtype=np.float32)
-            new.meta["decisions"] = int(new.meta.get("decisions", 0)) + 1
-            new_states.append(new)
         decision = Decision(
             actions=actions,
             probs=out.dist.probs[0].numpy().astype(np.float32),
             values=out.values[0].numpy().astype(np.float32),
         )
-        return decision, new_states
+        return decision, self._advance(states, actions, out.memory.numpy())
+
+    def _advance(
+        self, states: Sequence[AdaptationState], actions: np.ndarray, memory: np.ndarray | None
+    ) -> list[AdaptationState]:
+        """The states after one decision; ``memory`` is the network's new recurrent state
+        (ignored by feed-forward learners). ``game_agent.inference`` writes states with it."""
+        new_states = []
+        for b, state in enumerate(states):
+            new = state.copy()
+            if self.recurrent:
+                new.arrays["memory"] = memory[b].copy()
+                new.arrays["prev_action"] = np.array([actions[b]], dtype=np.int64)
+                new.arrays["prev_reward"] = np.zeros(1, dtype=np.float32)
+                new.arrays["prev_done"] = np.zeros(1, dtype=np.float32)
+            new.meta["decisions"] = int(new.meta.get("decisions", 0)) + 1
+            new_states.append(new)
+        return new_states
 
     def observe(
         self, states: Sequence[AdaptationState], rewards: np.ndarray, dones: np.ndarray
