@@ -61,7 +61,24 @@ def _run_agent_server(settings: dict[str, Any], log_path: str, torch_threads: in
     serve(ServerConfig(**settings))
 
 
-class AgentServerProcess:
+class _ServerProcess:
+    """What both measured servers report: where to reach them and what they use."""
+
+    pid: int
+    port: int
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def rss(self) -> int:
+        return rss_bytes(self.pid)
+
+    def cpu(self) -> float:
+        return cpu_seconds(self.pid)
+
+
+class AgentServerProcess(_ServerProcess):
     """The real server in a child process; see the module docstring.
 
     ``settings`` are :class:`~server.config.ServerConfig` fields (plain values);
@@ -115,16 +132,6 @@ class AgentServerProcess:
         tail = "\n".join(self.log_path.read_text().splitlines()[-20:])
         raise RuntimeError(f"the agent server did not start; its log ends:\n{tail}")
 
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def rss(self) -> int:
-        return rss_bytes(self.pid)
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
-
     def live_sessions(self) -> int:
         """The server's ``game_agent_live_sessions`` gauge."""
         url = f"http://127.0.0.1:{self.metrics_port}/metrics"
@@ -156,7 +163,7 @@ class AgentServerProcess:
         return self.process.exitcode
 
 
-class FloorProcess:
+class FloorProcess(_ServerProcess):
     """:mod:`benchmarks.serve_floor` in a child process."""
 
     def __init__(self) -> None:
@@ -173,16 +180,6 @@ class FloorProcess:
             self.stop()
             raise RuntimeError("the floor server did not start")
         self.port = int(self._conn.recv())
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def rss(self) -> int:
-        return rss_bytes(self.pid)
-
-    def cpu(self) -> float:
-        return cpu_seconds(self.pid)
 
     def stop(self) -> None:
         self._conn.close()  # the floor stops when its end of the pipe closes
