@@ -82,7 +82,8 @@ class SessionRecord:
     def data_json(self) -> str:
         """Every field but ``state`` (stored as a blob beside it), as JSON."""
         # Every field is a str, int, float or bool: no deep copy (``asdict``) needed.
-        return json.dumps({name: getattr(self, name) for name in _DATA_FIELDS}, sort_keys=True)
+        fields = self.__dict__
+        return _SORTED_JSON.encode({name: fields[name] for name in _DATA_FIELDS})
 
     @classmethod
     def from_stored(cls, data: str, state: bytes, ended: bool) -> SessionRecord:
@@ -91,6 +92,8 @@ class SessionRecord:
         return cls(**fields)
 
 
+_SORTED_JSON = json.JSONEncoder(sort_keys=True)
+"""``json.dumps(x, sort_keys=True)`` without building an encoder per call."""
 _FIELDS = frozenset(f.name for f in dataclasses.fields(SessionRecord))
 _DATA_FIELDS = tuple(f.name for f in dataclasses.fields(SessionRecord) if f.name != "state")
 
@@ -124,8 +127,7 @@ class ProfileRecord:
     updated_ms: int = 0
 
     def to_json(self) -> str:
-        data = dataclasses.asdict(self)
-        return json.dumps(data, sort_keys=True)
+        return _SORTED_JSON.encode(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, text: str) -> ProfileRecord:

@@ -19,6 +19,7 @@ failing later on the turn that first touches a bad page.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sqlite3
 import threading
@@ -75,7 +76,10 @@ class SqliteStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        # A batch's statement is one per batch size: keep them all prepared.
+        self._db = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, cached_statements=512
+        )
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={'FULL' if sync_commits else 'NORMAL'}")
@@ -173,6 +177,8 @@ class SqliteStore:
         return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        if _turns_only(commits):
+            return self._commit_turns(commits)
         if len(commits) > 1:
             try:
                 with self._transaction() as db:
@@ -186,6 +192,28 @@ class SqliteStore:
         with self._transaction() as db:
             return [self._apply(db, commit) for commit in commits]
 
+    def _commit_turns(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        """Session writes alone (the turns of a batch): one autocommitted statement.
+
+        A statement outside ``BEGIN`` is its own transaction, so the batch costs one
+        statement instead of three (BEGIN, UPDATE, COMMIT), and ``RETURNING`` says which
+        sessions it wrote; only a refused write reads its row to say why. Sessions are
+        distinct (``_turns_only``), so each write applies or not on its own.
+        """
+        values = [value for commit in commits for value in _update_values(commit)]
+        statement = _batch_update(len(commits)) + " RETURNING sessions.session_id"
+        with self._lock:
+            written = self._db.execute(statement, values).fetchall()
+            if len(written) == len(commits):
+                return [CommitStatus.APPLIED] * len(commits)
+            applied = {row[0] for row in written}
+            return [
+                CommitStatus.APPLIED
+                if commit.session.session_id in applied
+                else self._refusal(self._db, commit)
+                for commit in commits
+            ]
+
     @staticmethod
     def _update_all(db: sqlite3.Connection, commits: Sequence[Commit]) -> int:
         """Compare-and-set every commit's session in one statement; returns the rows written.
@@ -194,18 +222,10 @@ class SqliteStore:
         statement, and a worker thread that releases it once per session queues behind the
         event loop (up to the switch interval) once per session to get it back.
         """
-        rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(commits))
         values = [value for commit in commits for value in _update_values(commit)]
-        return db.execute(
-            "UPDATE sessions SET next_turn = v.column2, expires_ms = v.column3, "
-            "pending = v.column4, data = v.column5, state = v.column6 "
-            f"FROM (VALUES {rows}) AS v WHERE sessions.session_id = v.column1 "
-            "AND sessions.next_turn = v.column7 AND (sessions.ended = 0 OR v.column8)",
-            values,
-        ).rowcount
+        return db.execute(_batch_update(len(commits)), values).rowcount
 
     def _apply(self, db: sqlite3.Connection, commit: Commit) -> CommitStatus:
-        session = commit.session
         # Compare-and-set in one statement; only a refused write reads the row to say why.
         values = _update_values(commit)
         updated = db.execute(
@@ -214,14 +234,19 @@ class SqliteStore:
             (*values[1:6], values[0], *values[6:]),
         ).rowcount
         if not updated:
-            row = db.execute(
-                "SELECT ended FROM sessions WHERE session_id = ?", (session.session_id,)
-            ).fetchone()
-            if row is None or (row[0] and not commit.allow_ended):
-                return CommitStatus.GONE
-            return CommitStatus.CONFLICT
+            return self._refusal(db, commit)
         self._apply_records(db, commit)
         return CommitStatus.APPLIED
+
+    @staticmethod
+    def _refusal(db: sqlite3.Connection, commit: Commit) -> CommitStatus:
+        """Why a compare-and-set write of ``commit`` did not apply."""
+        row = db.execute(
+            "SELECT ended FROM sessions WHERE session_id = ?", (commit.session.session_id,)
+        ).fetchone()
+        if row is None or (row[0] and not commit.allow_ended):
+            return CommitStatus.GONE
+        return CommitStatus.CONFLICT
 
     def _apply_records(self, db: sqlite3.Connection, commit: Commit) -> None:
         """The profile and adaptation records that go with an applied session write."""
@@ -293,6 +318,29 @@ class SqliteStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_update(n: int) -> str:
+    """Compare-and-set ``n`` sessions from rows of :func:`_update_values`, in one statement."""
+    rows = ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * n)
+    return (
+        "UPDATE sessions SET next_turn = v.column2, expires_ms = v.column3, "
+        "pending = v.column4, data = v.column5, state = v.column6 "
+        f"FROM (VALUES {rows}) AS v WHERE sessions.session_id = v.column1 "
+        "AND sessions.next_turn = v.column7 AND (sessions.ended = 0 OR v.column8)"
+    )
+
+
+def _turns_only(commits: Sequence[Commit]) -> bool:
+    """Whether ``commits`` are plain session writes, each of its own session."""
+    if not _RETURNING or any(c.episode is not None or c.adaptation is not None for c in commits):
+        return False
+    return len({c.session.session_id for c in commits}) == len(commits)
+
+
+_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+"""``UPDATE ... RETURNING`` (SQLite 3.35); older libraries take the transaction path."""
 
 
 class _NotAllApplied(Exception):

@@ -308,6 +308,49 @@ def test_a_batch_is_written_in_one_statement_when_every_write_applies(tmp_path):
     store.close()
 
 
+def test_a_batch_of_turns_is_one_statement_that_reports_each_write(tmp_path):
+    # Session writes without records: one autocommitted UPDATE (no BEGIN/COMMIT) whose
+    # RETURNING says which applied; the refused ones are told apart by their rows.
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    for sid in ("a", "b", "c"):
+        create(store, session(sid, player=sid))
+    store.end_session("c")
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    commits = [
+        Commit(session("a", player="a", next_turn=2, state=b"A"), expected_turn=1),
+        Commit(session("b", player="b", next_turn=2, state=b"B"), expected_turn=4),
+        Commit(session("c", player="c", next_turn=2, state=b"C"), expected_turn=1),
+        Commit(session("ghost", next_turn=2), expected_turn=1),
+    ]
+    statuses = store.commit(commits)
+    store._db.set_trace_callback(None)
+    assert statuses == [
+        CommitStatus.APPLIED,
+        CommitStatus.CONFLICT,
+        CommitStatus.GONE,
+        CommitStatus.GONE,
+    ]
+    assert [s.split()[0] for s in statements] == ["UPDATE", "SELECT", "SELECT", "SELECT"]
+    assert [store.load_session(s).state for s in "abc"] == [
+        b"A",
+        b"\x00state\xff",
+        b"\x00state\xff",
+    ]
+    assert store.load_session("a").next_turn == 2
+    # One turn alone is the same single statement, and is durable: a new connection sees it.
+    statements.clear()
+    store._db.set_trace_callback(statements.append)
+    again = Commit(session("a", player="a", next_turn=3, state=b"A3"), expected_turn=2)
+    assert store.commit([again]) == [CommitStatus.APPLIED]
+    store._db.set_trace_callback(None)
+    assert len(statements) == 1 and not store._db.in_transaction
+    reader = SqliteStore(tmp_path / "s.sqlite3")
+    assert reader.load_session("a").state == b"A3"
+    reader.close()
+    store.close()
+
+
 def test_a_batch_with_a_refused_write_is_redone_write_by_write(tmp_path):
     # Two writes for one session in one batch: the first applies, the second is stale;
     # a missing session is gone; nothing of the one-statement attempt survives.
