@@ -51,7 +51,8 @@ def _unary(method: Callable[[Any, Req, str], Awaitable[Resp]]):
         name = method.__name__
         started = time.perf_counter()
         try:
-            principal = self._auth.principal(context.invocation_metadata())
+            metadata = context.invocation_metadata() if self._auth.required else None
+            principal = self._auth.principal(metadata)
             response = await method(self, request, principal)
         except Exception as exc:
             code, message = status_of(exc)

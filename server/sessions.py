@@ -559,7 +559,9 @@ class SessionManager:
         return await self._run(self._model_pool, decode)
 
     async def _owned(self, principal: str, session_id: str) -> _Live:
-        live = await self._get(session_id)
+        live = self._live.get(session_id)  # a turn's case: no coroutine to load it
+        if live is None:
+            live = await self._get(session_id)
         if live.record.principal != principal:
             raise PermissionDenied(f"session {session_id} belongs to another principal")
         return live
