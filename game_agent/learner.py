@@ -18,6 +18,14 @@ Life of one episode for one player::
 turn path. A learner whose ``end_episode`` is bookkeeping only says so with a
 ``cheap_end_episode = True`` attribute (:func:`has_cheap_end_episode`), and a
 server may then run it with the episode's last turn and store both at once.
+
+A server's turn observes the reward that came with it and then acts, for a
+batch of players at once. :func:`observe_and_act` is that pair of calls. A
+learner may answer it in one pass with an optional ``observe_act`` method (same
+arguments): every state would otherwise be unwrapped, copied and rewrapped twice,
+which costs more than the forward pass of a small network. ``observe_act`` must
+give exactly what :func:`observe_then_act`, the reference sequence, gives: the same
+decision, states with the same bytes, the same random draws and the same errors.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from typing import NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
+from game_agent.errors import StateError
 from game_agent.state import AdaptationState
 from games.spec import GameSpec
 
@@ -92,3 +101,64 @@ class Learner(Protocol):
     def end_episode(self, state: AdaptationState, outcome: EpisodeOutcome) -> AdaptationState:
         """Adapt between episodes (RL2: bookkeeping only; MAML: inner-loop gradient steps)."""
         ...
+
+
+def observe_and_act(
+    learner: Learner,
+    states: Sequence[AdaptationState],
+    rewards: np.ndarray,
+    rewarded: np.ndarray,
+    obs: np.ndarray,
+    masks: np.ndarray,
+    *,
+    greedy: bool = False,
+) -> tuple[Decision, list[AdaptationState]]:
+    """One server turn for B players: observe ``rewards`` (B,) where ``rewarded`` (B,)
+    is true (with ``done`` false; other rows' rewards are ignored), then act.
+
+    Calls ``learner.observe_act`` where the learner has one (the optional extension of
+    the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
+    when ``rewards`` or ``rewarded`` is not one entry per state.
+    """
+    rewards, rewarded = _per_player(len(states), rewards, rewarded)
+    fused = getattr(learner, "observe_act", None)
+    if fused is None:
+        return observe_then_act(learner, states, rewards, rewarded, obs, masks, greedy=greedy)
+    return fused(states, rewards, rewarded, obs, masks, greedy=greedy)
+
+
+def observe_then_act(
+    learner: Learner,
+    states: Sequence[AdaptationState],
+    rewards: np.ndarray,
+    rewarded: np.ndarray,
+    obs: np.ndarray,
+    masks: np.ndarray,
+    *,
+    greedy: bool = False,
+) -> tuple[Decision, list[AdaptationState]]:
+    """:func:`observe_and_act` as two protocol calls: ``observe`` on the rewarded rows
+    (skipped when there are none), then ``act`` on every row. The reference every
+    ``observe_act`` must reproduce."""
+    rewards, rewarded = _per_player(len(states), rewards, rewarded)
+    states = list(states)
+    rows = np.flatnonzero(rewarded)
+    if len(rows):
+        observed = learner.observe(
+            [states[i] for i in rows], rewards[rows], np.zeros(len(rows), dtype=bool)
+        )
+        for i, state in zip(rows.tolist(), observed, strict=True):
+            states[i] = state
+    return learner.act(states, obs, masks, greedy=greedy)
+
+
+def _per_player(n: int, rewards: np.ndarray, rewarded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``rewards`` as float32 and ``rewarded`` as bool, each checked to be (n,)."""
+    rewards = np.asarray(rewards, dtype=np.float32)
+    rewarded = np.asarray(rewarded, dtype=bool)
+    if rewards.shape != (n,) or rewarded.shape != (n,):
+        raise StateError(
+            f"observe_and_act got {n} states, rewards of shape {rewards.shape} and "
+            f"rewarded flags of shape {rewarded.shape}"
+        )
+    return rewards, rewarded
