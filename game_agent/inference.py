@@ -67,7 +67,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime
@@ -82,11 +82,17 @@ from game_agent.export import (
     trace_graph,
     verify_session,
 )
-from game_agent.learner import Decision, EpisodeOutcome, Learner, has_cheap_end_episode
+from game_agent.learner import (
+    Decision,
+    EpisodeOutcome,
+    Learner,
+    has_cheap_end_episode,
+    observe_then_act,
+)
 from game_agent.learners.base import PPOLearner
 from game_agent.learners.safe import SafeLearner
 from game_agent.policies import ActorCritic
-from game_agent.state import AdaptationState
+from game_agent.state import AdaptationState, _copy_json
 from games import GameSpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -220,12 +226,49 @@ class AcceleratedLearner:
         learner = self.torch_learner
         spec = learner._batch_spec(states)
         obs, masks = learner._check_inputs(spec, len(states), obs, masks)
-        memory, prev_action, prev_reward, prev_done = learner._memory_of(states, spec.num_actions)
+        memory = learner._memory_of(states, spec.num_actions)
+        decision, new_memory = self._decide(states[0].spec, spec, obs, masks, memory, greedy)
+        return decision, learner._advance(states, decision.actions, new_memory)
+
+    def observe_act(
+        self,
+        states: Sequence[AdaptationState],
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        *,
+        greedy: bool = False,
+    ) -> tuple[Decision, list[AdaptationState]]:
+        """:func:`~game_agent.learner.observe_then_act` in one pass (see the module
+        docstring): the rewards go straight into the network's previous-reward input and
+        the new states are built once, from the states given."""
+        turn = self._fused_turn(states, rewards, rewarded, obs, masks)
+        if turn is None:
+            return observe_then_act(self, states, rewards, rewarded, obs, masks, greedy=greedy)
+        decision, new_memory = self._decide(
+            states[0].spec, turn.spec, turn.obs, turn.masks, turn.memory, greedy
+        )
+        return decision, self._fused_states(states, turn.metas, decision.actions, new_memory)
+
+    # -------------------------------------------------------------- forward pass
+
+    def _decide(
+        self,
+        name: str,
+        spec: GameSpec,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        memory: tuple[np.ndarray, ...],
+        greedy: bool,
+    ) -> tuple[Decision, np.ndarray | None]:
+        """The decision for checked inputs and network memory (``_memory_of``'s four
+        arrays), and the new memory (None for a feed-forward network)."""
         # Feed-forward graphs take the first two inputs only.
-        values = (obs, masks.astype(np.float32), memory, prev_action, prev_reward, prev_done)
+        values = (obs, masks.astype(np.float32), *memory)
         feed = dict(zip(self._inputs, values, strict=False))
-        graph = self._graph_for(states[0].spec, spec)
-        session = graph.single if len(states) == 1 else graph.session
+        graph = self._graph_for(name, spec)
+        session = graph.single if len(obs) == 1 else graph.session
         outputs = session.run(self._outputs, feed)
         probs = np.where(masks, outputs[0], np.float32(0.0))
         if greedy:
@@ -235,8 +278,91 @@ class AcceleratedLearner:
         if not masks[np.arange(len(actions)), actions].all():  # only a broken graph gets here
             raise GameAgentError(f"{spec.name}: the accelerated graph chose a masked action")
         decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
-        new_memory = outputs[2] if self.recurrent else None
-        return decision, learner._advance(states, actions, new_memory)
+        return decision, (outputs[2] if self.recurrent else None)
+
+    def _fused_turn(
+        self,
+        states: Sequence[AdaptationState],
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+    ) -> _FusedTurn | None:
+        """The checked inputs of one fused turn, or None where the reference sequence must
+        answer: any input it would refuse (it then raises the very error ``observe`` or
+        ``act`` raises) and any state outside the layout this learner writes."""
+        try:
+            return self._fused_inputs(states, rewards, rewarded, obs, masks)
+        except Exception:  # nothing was changed or drawn: the reference raises it again
+            return None
+
+    def _fused_inputs(
+        self,
+        states: Sequence[AdaptationState],
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+    ) -> _FusedTurn | None:
+        """What ``observe`` then ``act`` would feed the network, checked once per batch."""
+        learner = self.torch_learner
+        if not states:
+            return None
+        name, text = self.name, states[0].spec
+        if any(s.learner != name or s.spec != text for s in states):
+            return None
+        spec = learner._batch_spec(states[:1])
+        if not np.isfinite(rewards[rewarded]).all():
+            return None
+        obs, masks = learner._check_inputs(spec, len(states), obs, masks)
+        if self.recurrent and not all(map(_in_written_layout, states)):
+            return None
+        memory, prev_action, prev_reward, prev_done = learner._memory_of(states, spec.num_actions)
+        # observe's updates of the rewarded rows; -0.0 and -inf leave the others bit for bit.
+        prev_reward += np.where(rewarded, rewards, np.float32(-0.0))
+        np.maximum(
+            prev_done, np.where(rewarded, np.float32(0.0), np.float32(-np.inf)), out=prev_done
+        )
+        metas = []
+        for state, reward, got in zip(states, rewards.tolist(), rewarded.tolist(), strict=True):
+            meta = _copy_json(state.meta)
+            if got:
+                meta["total_reward"] = float(meta.get("total_reward", 0.0)) + reward
+            meta["decisions"] = int(meta.get("decisions", 0)) + 1
+            metas.append(meta)
+        return _FusedTurn(spec, obs, masks, (memory, prev_action, prev_reward, prev_done), metas)
+
+    def _fused_states(
+        self,
+        states: Sequence[AdaptationState],
+        metas: list[dict[str, Any]],
+        actions: np.ndarray,
+        memory: np.ndarray | None,
+    ) -> list[AdaptationState]:
+        """The states after a fused turn, as ``PPOLearner._advance`` writes them. Each array
+        is a row of one new batch array: no two states share bytes, none shares an input's."""
+        n = len(states)
+        if not self.recurrent:
+            return [
+                AdaptationState(s.learner, s.spec, {k: v.copy() for k, v in s.arrays.items()}, m)
+                for s, m in zip(states, metas, strict=True)
+            ]
+        columns = zip(
+            memory,  # onnxruntime's own output array, held by nothing else
+            actions.reshape(n, 1).copy(),
+            np.zeros((n, 1), dtype=np.float32),
+            np.zeros((n, 1), dtype=np.float32),
+            strict=True,
+        )
+        return [
+            AdaptationState(
+                s.learner,
+                s.spec,
+                {"memory": m, "prev_action": a, "prev_reward": r, "prev_done": d},
+                meta,
+            )
+            for s, meta, (m, a, r, d) in zip(states, metas, columns, strict=True)
+        ]
 
     # ------------------------------------------------------------------ graphs
 
@@ -359,3 +485,30 @@ def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         positive = probs[past_end, ::-1] > 0
         actions[past_end] = cdf.shape[1] - 1 - np.argmax(positive, axis=1)
     return actions
+
+
+class _FusedTurn(NamedTuple):
+    """The checked inputs of one fused observe-and-act (AcceleratedLearner.observe_act)."""
+
+    spec: GameSpec
+    obs: np.ndarray
+    masks: np.ndarray
+    memory: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+    """``_memory_of``'s arrays with the rewarded rows observed."""
+    metas: list[dict[str, Any]]
+    """Each new state's meta: a copy with the reward and the decision counted."""
+
+
+_RECURRENT_ARRAYS = 4
+"""memory, prev_action, prev_reward and prev_done: all a recurrent PPO state holds."""
+_F32 = np.dtype(np.float32)
+
+
+def _in_written_layout(state: AdaptationState) -> bool:
+    """True when ``state`` holds exactly the arrays a recurrent PPO learner writes, with the
+    two ``observe`` updates as (1,) float32 (any other goes through the reference)."""
+    arrays = state.arrays
+    if len(arrays) != _RECURRENT_ARRAYS:
+        return False
+    reward, done = arrays["prev_reward"], arrays["prev_done"]
+    return reward.dtype is _F32 and done.dtype is _F32 and reward.shape == done.shape == (1,)
