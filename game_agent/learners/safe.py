@@ -69,8 +69,12 @@ arrays they are stored in) and written back once, the guards read observations
 from their bytes, and the base learner gets the player's arrays without a copy
 (the Learner protocol leaves inputs untouched), any array it hands back
 unchanged being copied then, so that a new state never shares an array with the
-one passed in. ``tests/game_agent/test_safe_golden.py`` pins the decisions and
-state bytes to those of the straightforward numpy version this replaced.
+one passed in. A server turn (observe the reward, then act) goes through
+:meth:`SafeLearner.observe_act`, which unwraps and wraps each state once instead
+of twice and lets the base fuse its own two calls.
+``tests/game_agent/test_safe_golden.py`` pins the decisions and state bytes to
+those of the straightforward numpy version this replaced, and
+``tests/game_agent/test_observe_act.py`` the fused turn to the two calls.
 
 Checkpoints: a ``safety.json`` beside ``meta.json`` (:func:`write_safety_file`)
 makes :func:`game_agent.checkpoint.load` return the wrapped learner, so the
@@ -88,8 +92,21 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from game_agent.errors import CheckpointError, ConfigError, IncompatibleGameError, StateError
-from game_agent.learner import Decision, EpisodeOutcome, Learner, has_cheap_end_episode
+from game_agent.errors import (
+    CheckpointError,
+    ConfigError,
+    GameAgentError,
+    IncompatibleGameError,
+    StateError,
+)
+from game_agent.learner import (
+    Decision,
+    EpisodeOutcome,
+    Learner,
+    has_cheap_end_episode,
+    observe_and_act,
+    observe_then_act,
+)
 from game_agent.learners.safe_guards import (
     UNIT,
     MatrixGuard,
@@ -253,6 +270,51 @@ class SafeLearner:
         obs = np.asarray(obs, dtype=np.float32)
         masks = np.asarray(masks).astype(bool)
         decision, new_bases = self.base.act(bases, obs, masks, greedy=greedy)
+        return self._decide(guard, bases, counters, obs, masks, decision, new_bases)
+
+    def observe_act(
+        self,
+        states: Sequence[AdaptationState],
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        *,
+        greedy: bool = False,
+    ) -> tuple[Decision, list[AdaptationState]]:
+        """:func:`~game_agent.learner.observe_then_act` with each state unwrapped and
+        wrapped once: the base observes and acts in one call (its own ``observe_act``
+        where it has one), the rewards are counted as ``observe`` counts them, then
+        ``act``'s accounting follows."""
+        try:
+            bases, counters = self._unwrap_all(states)
+            guard = self._guard_of(states[0].spec)
+            obs = np.asarray(obs, dtype=np.float32)
+            masks = np.asarray(masks).astype(bool)
+        except (GameAgentError, ValueError, TypeError):  # the reference raises it in its place
+            bases = []
+        if not bases or any(s.spec != states[0].spec for s in states):
+            return observe_then_act(self, states, rewards, rewarded, obs, masks, greedy=greedy)
+        decision, new_bases = observe_and_act(
+            self.base, bases, rewards, rewarded, obs, masks, greedy=greedy
+        )
+        rows = np.flatnonzero(rewarded).tolist()
+        for i, reward in zip(rows, np.asarray(rewards, np.float64)[rows].tolist(), strict=True):
+            counters[i].pending += reward
+        return self._decide(guard, bases, counters, obs, masks, decision, new_bases)
+
+    def _decide(
+        self,
+        guard: MatrixGuard | PokerGuard,
+        bases: list[AdaptationState],
+        counters: list[_Counters],
+        obs: np.ndarray,
+        masks: np.ndarray,
+        decision: Decision,
+        new_bases: list[AdaptationState],
+    ) -> tuple[Decision, list[AdaptationState]]:
+        """``act`` after the base's decision: settle the accounting, play the fallback where
+        the budget is spent, and wrap the new states."""
         new_bases = _unshared(new_bases, bases)
         solutions: list[StageSolution] = []
         if isinstance(guard, MatrixGuard):
