@@ -37,7 +37,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from game_agent.learner import Learner
+from game_agent.learner import Learner, observe_and_act
 from game_agent.state import AdaptationState
 from server.stores.base import Commit, CommitStatus
 
@@ -250,19 +250,14 @@ class TurnEngine:
 
 
 def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[TurnOutput]:
-    """One ``observe`` (the rewards that came with the turns) and one ``act`` for ``turns``."""
-    states = [turn.state for turn in turns]
-    rewarded = [i for i, turn in enumerate(turns) if turn.reward is not None]
-    if rewarded:
-        rewards = np.array([turns[i].reward for i in rewarded], dtype=np.float32)
-        observed = learner.observe(
-            [states[i] for i in rewarded], rewards, np.zeros(len(rewarded), dtype=bool)
-        )
-        for i, state in zip(rewarded, observed, strict=True):
-            states[i] = state
+    """Observe the rewards that came with ``turns`` and act, in one learner call."""
+    rewards = np.array([0.0 if t.reward is None else t.reward for t in turns], dtype=np.float32)
+    rewarded = np.array([t.reward is not None for t in turns], dtype=bool)
     obs = np.stack([turn.obs for turn in turns])
     masks = np.stack([turn.mask for turn in turns])
-    decision, new_states = learner.act(states, obs, masks, greedy=key.greedy)
+    decision, new_states = observe_and_act(
+        learner, [turn.state for turn in turns], rewards, rewarded, obs, masks, greedy=key.greedy
+    )
     actions = np.asarray(decision.actions)
     legal = masks[np.arange(len(turns)), actions]
     if not legal.all():
@@ -270,15 +265,10 @@ def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[
         raise RuntimeError(
             f"learner {key.model!r} chose masked action {int(actions[bad])} for {key.game}"
         )
+    actions = actions.tolist()
     probs = np.asarray(decision.probs, dtype=np.float32)
-    values = np.asarray(decision.values, dtype=np.float32)
+    values = np.asarray(decision.values, dtype=np.float32).tolist()
     return [
-        TurnOutput(
-            action=int(actions[i]),
-            probs=probs[i],
-            value=float(values[i]),
-            state=new_states[i],
-            state_bytes=new_states[i].to_bytes(),
-        )
-        for i in range(len(turns))
+        TurnOutput(actions[i], probs[i], values[i], state, state.to_bytes())
+        for i, state in enumerate(new_states)
     ]
