@@ -23,7 +23,9 @@ committed and the store is closed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import signal
 from dataclasses import dataclass
 
@@ -153,9 +155,25 @@ def _bind(server: grpc.aio.Server, config: ServerConfig) -> int:
 def serve(config: ServerConfig, *, models: ModelRegistry | None = None) -> None:
     """Run the server until SIGTERM or SIGINT, then shut it down gracefully.
 
-    ``models`` as in :func:`create_server` (default: load ``config.models_dir``).
+    ``models`` as in :func:`create_server` (default: load ``config.models_dir``). With
+    ``config.cpus``, the process is pinned to those cores first, so every thread it starts
+    runs there (``create_server`` leaves the calling process's placement alone).
     """
+    if config.cpus:
+        pin_process(config.cpus)
     asyncio.run(_serve(config, models))
+
+
+def pin_process(cpus: tuple[int, ...]) -> None:
+    """Run every thread of this process, and every thread it starts later, on ``cpus``.
+
+    Linux keeps one mask per thread (new threads inherit their creator's), so each thread
+    that already exists (an imported library's, say) is pinned, not only this one.
+    """
+    for tid in os.listdir("/proc/self/task"):
+        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(tid), cpus)
+    log.info("pinned to cpus", extra={"cpus": list(cpus)})
 
 
 async def _serve(config: ServerConfig, models: ModelRegistry | None) -> None:

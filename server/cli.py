@@ -83,9 +83,25 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
     parser.add_argument("--max-sessions", type=int, default=_DEFAULTS.max_sessions)
     parser.add_argument("--max-request-bytes", type=int, default=_DEFAULTS.max_request_bytes)
     parser.add_argument(
+        "--cpus",
+        type=_core_list,
+        default=_DEFAULTS.cpus,
+        help="comma-separated CPU cores to run on, e.g. 2 for one replica per core "
+        "(Linux; default: wherever the OS places it)",
+    )
+    parser.add_argument(
         "--log-format", choices=("json", "text"), default="json", help="log line format"
     )
     return parser
+
+
+def _core_list(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated core numbers such as 0 or 2,3, got {text!r}"
+        ) from None
 
 
 def config_from_args(args: argparse.Namespace) -> ServerConfig:
@@ -107,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         max_sessions_per_player=args.max_sessions_per_player,
         max_sessions=args.max_sessions,
         max_request_bytes=args.max_request_bytes,
+        cpus=args.cpus,
     )
 
 

@@ -8,6 +8,7 @@ a message naming the option rather than on the first request.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,10 +75,17 @@ class ServerConfig:
     or kernel crash may lose the last transactions. FULL costs an fsync per batch."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled."""
+    cpus: tuple[int, ...] = ()
+    """CPU cores the serving process runs on (Linux; applied by ``server.app.serve``), e.g.
+    ``(2,)`` for one replica per core. Empty (the default) leaves placement to the OS. The
+    turn path's Python threads (gRPC's poller, the event loop, the turn worker) hand every
+    turn's objects to each other; on one core those objects stay in its caches, and a
+    one-session turn costs markedly less (BENCHMARKS.md, Serving)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models_dir", Path(self.models_dir))
         object.__setattr__(self, "data_dir", Path(self.data_dir))
+        object.__setattr__(self, "cpus", tuple(self.cpus))
         for name in ("api_keys_file", "tls_cert", "tls_key"):
             value = getattr(self, name)
             if value is not None:
@@ -116,8 +124,24 @@ class ServerConfig:
             raise ConfigError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
         if self.idle_timeout_s > self.max_idle_timeout_s:
             raise ConfigError("idle_timeout_s must not exceed max_idle_timeout_s")
+        if self.cpus:
+            _check_cpus(self.cpus)
 
     @property
     def sqlite_path(self) -> Path:
         """Where the SQLite store lives."""
         return self.data_dir / "game_agent.sqlite3"
+
+
+def _check_cpus(cpus: tuple[int, ...]) -> None:
+    """``cpus`` are distinct cores this process may run on (and the platform can pin)."""
+    if not hasattr(os, "sched_getaffinity"):
+        raise ConfigError("cpus (pinning the server to cores) needs Linux; leave it empty")
+    allowed = sorted(os.sched_getaffinity(0))
+    if any(type(c) is not int for c in cpus) or len(set(cpus)) != len(cpus):
+        raise ConfigError(f"cpus must be distinct core numbers, got {list(cpus)}")
+    outside = sorted(set(cpus) - set(allowed))
+    if outside:
+        raise ConfigError(
+            f"cpus {outside} are not cores this process may use; choose from {allowed}"
+        )

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+from protos.game_agent.v1 import agent_pb2 as pb
 from server.cli import add_serve_arguments, config_from_args
 from server.config import ServerConfig
+from tests.server.processes import ServerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +45,7 @@ def test_options_map_onto_the_config(tmp_path):
             "--max-sessions-per-player", "3",
             "--max-sessions", "50",
             "--max-request-bytes", "65536",
+            "--cpus", "0",
         )
     )  # fmt: skip
     assert config.models_dir == tmp_path / "m" and config.data_dir == tmp_path / "d"
@@ -50,7 +56,7 @@ def test_options_map_onto_the_config(tmp_path):
     assert config.batch_window_s == 250e-6 and config.max_batch_size == 16
     assert config.model_threads == 2 and config.sync_commits and config.inference == "torch"
     assert (config.max_sessions_per_player, config.max_sessions) == (3, 50)
-    assert config.max_request_bytes == 65536
+    assert config.max_request_bytes == 65536 and config.cpus == (0,)
 
 
 def run_module(*argv: str) -> subprocess.CompletedProcess:
@@ -67,6 +73,39 @@ def test_bad_options_exit_2_with_a_message(tmp_path):
     result = run_module("--store", "mysql://x", "--data", str(tmp_path), "--log-format", "text")
     assert result.returncode == 2
     assert "store must be 'sqlite' or 'redis://HOST:PORT[/DB]'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("x", "expected comma-separated core numbers"),
+        ("0,0", "cpus must be distinct core numbers"),
+        ("4096", "cpus [4096] are not cores this process may use"),
+    ],
+)
+def test_bad_cpus_are_refused_at_start(tmp_path, value, fragment):
+    result = run_module("--cpus", value, "--data", str(tmp_path), "--log-format", "text")
+    assert result.returncode == 2 and fragment in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU pinning is Linux-only")
+def test_cpus_pin_every_thread_of_the_serving_process(rl2_models_dir, tmp_path):
+    core = max(os.sched_getaffinity(0))  # not core 0 where there is another, so it shows
+    args = ("--models", str(rl2_models_dir), "--data", str(tmp_path), "--address", "127.0.0.1:0")
+    server = ServerProcess("server", *args, "--cpus", str(core))
+    try:
+        reply = server.stub.GetServerInfo(pb.GetServerInfoRequest(client_name="cpus test"))
+        assert reply.server_version
+        tasks = Path(f"/proc/{server.process.pid}/task")
+        masks = {}
+        for task in tasks.iterdir():
+            status = (task / "status").read_text()
+            line = next(x for x in status.splitlines() if x.startswith("Cpus_allowed_list:"))
+            masks[task.name] = line.split(":", 1)[1].strip()
+        assert len(masks) > 3  # gRPC's and the store's threads among them, not only this one
+        assert set(masks.values()) == {str(core)}
+    finally:
+        server.terminate()
 
 
 def test_help_lists_the_options():
