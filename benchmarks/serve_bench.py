@@ -22,6 +22,15 @@ default settings unless told otherwise; the load generator is a separate
 process (:mod:`benchmarks.serve_load`), so neither shares an interpreter with
 the other. Every measurement is bounded in time and in calls.
 
+Placement: on a machine with two or more cores the servers (the floor and the
+agent alike, one at a time) run pinned to one core and the load generator to
+the others (``--placement os`` leaves it to the OS). A Python server's turn
+path hands objects between its threads; pinned, those hand-offs stay in one
+core's caches, and neither server competes with the load for a core, which
+also steadies the figures on a shared machine. The agent is pinned by its own
+``ServerConfig.cpus`` (``game-agent serve --cpus``), as in a deployment of one
+replica per core.
+
 Usage::
 
     python -m benchmarks.serve_bench [--quick] [--out FILE] [--families connect_n,matrix]
@@ -46,6 +55,7 @@ from benchmarks.kernel_bench import machine
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, ModelChoice, prepare_models
 from benchmarks.serve_processes import AgentServerProcess, FloorProcess
+from server.placement import allowed_cpus
 
 logger = logging.getLogger("serve_bench")
 
@@ -90,6 +100,19 @@ class ServeBenchConfig:
     """Where to look for RL2 checkpoints first."""
     cache_dir: Path = CACHE_DIR
     """Where tiny checkpoints trained by the benchmark are kept for later runs."""
+    placement: str = "split"
+    """``split``: both servers (floor and agent alike) on the last core this process may
+    use, the load generator on the others, so that neither server shares a core with the
+    load and both are placed the same way (``ServerConfig.cpus`` for the agent); ``os``:
+    wherever the OS puts them. One core only: ``os``. The last core, because the first
+    tends to take the machine's interrupts (here the servers measured slower on core 0)."""
+
+    def cores(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """(the servers' cores, the load generator's cores); empty: not pinned."""
+        allowed = allowed_cpus()
+        if self.placement == "os" or len(allowed) < 2:
+            return (), ()
+        return (allowed[-1],), tuple(allowed[:-1])
 
 
 @dataclass(frozen=True)
@@ -182,7 +205,11 @@ def measure_turns(
     config: ServeBenchConfig, agent: AgentServerProcess, floor: FloorProcess
 ) -> list[Row]:
     rows = []
-    with LoadWorker(agent.target) as agent_load, LoadWorker(floor.target) as floor_load:
+    load_cpus = config.cores()[1]
+    with (
+        LoadWorker(agent.target, load_cpus) as agent_load,
+        LoadWorker(floor.target, load_cpus) as floor_load,
+    ):
         for family in config.families:
             for mode in config.modes:
                 for concurrency in config.concurrency:
@@ -251,11 +278,11 @@ def _row(
 def measure_memory(config: ServeBenchConfig, models: Path, data: Path) -> Memory:
     """Profiles first (on a fresh heap), then live sessions held at once; see the docstring."""
     game = GAMES[config.families[-1]]
-    settings = {**config.server, "max_sessions": max(config.hold_sessions, 10_000)}
+    settings = {**agent_settings(config), "max_sessions": max(config.hold_sessions, 10_000)}
     server = AgentServerProcess(models, data, settings, torch_threads=config.torch_threads)
     errors: dict[str, int] = {}
     try:
-        with LoadWorker(server.target) as load:
+        with LoadWorker(server.target, config.cores()[1]) as load:
             warm = load.call("profiles", game=game, count=64, prefix="warm", concurrency=16)
             _merge(errors, warm.errors)
             base_rss, base_store = server.rss(), server.store_bytes()
@@ -396,6 +423,7 @@ def report(
         f"Server settings: {settings}; torch threads {config.torch_threads}. Each figure: "
         f"median of {config.repeats} runs of {config.seconds:g} s (after {config.warmup_s:g} s "
         "warm-up), floor and agent interleaved; latency as the load-generator process sees it.",
+        placement_line(config),
         "Models: "
         + "; ".join(
             f"{m.family} RL2 {'trained by the benchmark' if m.trained_here else 'from models/'} "
@@ -418,6 +446,22 @@ def report(
 # ---------------------------------------------------------------- main
 
 
+def agent_settings(config: ServeBenchConfig) -> dict[str, Any]:
+    """The agent server's ServerConfig fields: the overrides, and its cores when placed."""
+    servers = config.cores()[0]
+    return {**config.server, "cpus": list(servers)} if servers else dict(config.server)
+
+
+def placement_line(config: ServeBenchConfig) -> str:
+    servers, load = config.cores()
+    if not servers:
+        return "Placement: left to the OS (every process may run on every core)."
+    return (
+        f"Placement: the floor and the agent server each pinned to core {servers[0]} (they "
+        f"run one at a time), the load generator to {', '.join(map(str, load))}."
+    )
+
+
 def run(config: ServeBenchConfig) -> str:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="serve-bench-") as tmp:
@@ -428,10 +472,10 @@ def run(config: ServeBenchConfig) -> str:
         )
         with ExitStack() as stack:
             agent = AgentServerProcess(
-                served, root / "turns", config.server, torch_threads=config.torch_threads
+                served, root / "turns", agent_settings(config), torch_threads=config.torch_threads
             )
             stack.callback(agent.stop)
-            floor = FloorProcess()
+            floor = FloorProcess(config.cores()[0])
             stack.callback(floor.stop)
             rows = measure_turns(config, agent, floor)
         memory = None
@@ -457,6 +501,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cache", type=Path, default=None, help=f"tiny checkpoints' cache (default {CACHE_DIR})"
+    )
+    parser.add_argument(
+        "--placement",
+        choices=("split", "os"),
+        default=None,
+        help="split: servers on one core, load on the others (default); os: unpinned",
     )
     parser.add_argument(
         "--server-option",
@@ -501,6 +551,7 @@ def config_from_args(args: argparse.Namespace) -> ServeBenchConfig:
         "train_steps": args.train_steps,
         "models_dir": args.models,
         "cache_dir": args.cache,
+        "placement": args.placement,
     }
     return ServeBenchConfig(
         **{**vars(base), **{k: v for k, v in overrides.items() if v is not None}}

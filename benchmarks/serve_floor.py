@@ -25,6 +25,7 @@ import numpy as np
 
 from protos.game_agent.v1 import agent_pb2 as pb
 from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+from server.placement import pin_process
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,10 @@ async def _serve(conn: Connection) -> None:
     await server.stop(0)
 
 
-def run_floor(conn: Connection) -> None:
+def run_floor(conn: Connection, cpus: tuple[int, ...] = ()) -> None:
     """Child-process entry: serve on a free loopback port, send it down ``conn``, serve until
-    SIGTERM or until the parent writes to (or closes) ``conn``."""
+    SIGTERM or until the parent writes to (or closes) ``conn``; on ``cpus`` when given, as
+    the agent server is (``ServerConfig.cpus``)."""
+    if cpus:
+        pin_process(cpus)
     asyncio.run(_serve(conn))

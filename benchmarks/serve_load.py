@@ -384,9 +384,14 @@ def _code_tuple(grpc: Any, number: int) -> Any:
     return grpc.StatusCode.UNKNOWN.value
 
 
-def _worker_main(target: str, conn: Any) -> None:
-    """Child-process entry: execute commands from ``conn`` until ``stop`` (or EOF)."""
+def _worker_main(target: str, conn: Any, cpus: tuple[int, ...]) -> None:
+    """Child-process entry: execute commands from ``conn`` until ``stop`` (or EOF), on
+    ``cpus`` when given."""
     logging.basicConfig(level=logging.WARNING)
+    if cpus:
+        from server.placement import pin_process
+
+        pin_process(cpus)
 
     async def loop() -> None:
         driver = _Driver(target)
@@ -412,11 +417,11 @@ def _worker_main(target: str, conn: Any) -> None:
 class LoadWorker:
     """The parent's handle on the load-generator process; see the module docstring."""
 
-    def __init__(self, target: str):
+    def __init__(self, target: str, cpus: tuple[int, ...] = ()):
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self._process = context.Process(
-            target=_worker_main, args=(target, child), name="serve-bench-load", daemon=True
+            target=_worker_main, args=(target, child, cpus), name="serve-bench-load", daemon=True
         )
         self._process.start()
         child.close()

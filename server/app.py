@@ -23,9 +23,7 @@ committed and the store is closed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
 import signal
 from dataclasses import dataclass
 
@@ -39,6 +37,7 @@ from server.auth import ApiKeys, Authenticator, CallChecks
 from server.config import ServerConfig
 from server.metrics import Metrics
 from server.models import ModelRegistry, load_models
+from server.placement import pin_process
 from server.servicer import AgentServicer
 from server.sessions import SessionManager
 from server.stores import open_store
@@ -162,18 +161,6 @@ def serve(config: ServerConfig, *, models: ModelRegistry | None = None) -> None:
     if config.cpus:
         pin_process(config.cpus)
     asyncio.run(_serve(config, models))
-
-
-def pin_process(cpus: tuple[int, ...]) -> None:
-    """Run every thread of this process, and every thread it starts later, on ``cpus``.
-
-    Linux keeps one mask per thread (new threads inherit their creator's), so each thread
-    that already exists (an imported library's, say) is pinned, not only this one.
-    """
-    for tid in os.listdir("/proc/self/task"):
-        with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(tid), cpus)
-    log.info("pinned to cpus", extra={"cpus": list(cpus)})
 
 
 async def _serve(config: ServerConfig, models: ModelRegistry | None) -> None:

@@ -107,3 +107,16 @@ def test_game_agent_bench_serve_reaches_the_benchmark():
     args = build_parser(["bench", "serve", "--quick"]).parse_args(["bench", "serve", "--quick"])
     assert (args.benchmark, args.options) == ("serve", ["--quick"])
     assert load_benchmark("serve") is serve_bench
+
+
+def test_split_placement_gives_the_servers_one_core_and_the_load_the_others(monkeypatch):
+    monkeypatch.setattr(serve_bench, "allowed_cpus", lambda: [2, 5, 7])
+    split = serve_bench.ServeBenchConfig()
+    assert split.cores() == ((7,), (2, 5))
+    assert serve_bench.agent_settings(split)["cpus"] == [7]
+    assert "pinned to core 7" in serve_bench.placement_line(split)
+    unpinned = serve_bench.ServeBenchConfig(placement="os")
+    assert unpinned.cores() == ((), ())
+    assert "cpus" not in serve_bench.agent_settings(unpinned)
+    monkeypatch.setattr(serve_bench, "allowed_cpus", lambda: [0])
+    assert split.cores() == ((), ())  # one core: nothing to split
