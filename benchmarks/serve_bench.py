@@ -31,6 +31,10 @@ also steadies the figures on a shared machine. The agent is pinned by its own
 ``ServerConfig.cpus`` (``game-agent serve --cpus``), as in a deployment of one
 replica per core.
 
+``--floor handoff`` is a diagnostic: the floor's replies are made on a worker
+thread and handed back the way the agent's turn engine does it, which measures
+what the thread hand-offs alone cost.
+
 Usage::
 
     python -m benchmarks.serve_bench [--quick] [--out FILE] [--families connect_n,matrix]
@@ -100,6 +104,10 @@ class ServeBenchConfig:
     """Where to look for RL2 checkpoints first."""
     cache_dir: Path = CACHE_DIR
     """Where tiny checkpoints trained by the benchmark are kept for later runs."""
+    floor: str = "plain"
+    """``plain``: the floor of the issue, its handler an argmax; ``handoff``: the same reply
+    made by a worker thread and handed back as the turn engine does (a diagnostic: the floor
+    plus the agent's thread hand-offs)."""
     placement: str = "split"
     """``split``: both servers (floor and agent alike) on the last core this process may
     use, the load generator on the others, so that neither server shares a core with the
@@ -423,7 +431,12 @@ def report(
         f"Server settings: {settings}; torch threads {config.torch_threads}. Each figure: "
         f"median of {config.repeats} runs of {config.seconds:g} s (after {config.warmup_s:g} s "
         "warm-up), floor and agent interleaved; latency as the load-generator process sees it.",
-        placement_line(config),
+        placement_line(config)
+        + (
+            " Floor: argmax replies made on a worker thread (--floor handoff)."
+            if config.floor == "handoff"
+            else ""
+        ),
         "Models: "
         + "; ".join(
             f"{m.family} RL2 {'trained by the benchmark' if m.trained_here else 'from models/'} "
@@ -475,7 +488,7 @@ def run(config: ServeBenchConfig) -> str:
                 served, root / "turns", agent_settings(config), torch_threads=config.torch_threads
             )
             stack.callback(agent.stop)
-            floor = FloorProcess(config.cores()[0])
+            floor = FloorProcess(config.cores()[0], handoff=config.floor == "handoff")
             stack.callback(floor.stop)
             rows = measure_turns(config, agent, floor)
         memory = None
@@ -501,6 +514,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--cache", type=Path, default=None, help=f"tiny checkpoints' cache (default {CACHE_DIR})"
+    )
+    parser.add_argument(
+        "--floor",
+        choices=("plain", "handoff"),
+        default=None,
+        help="plain: the bare floor (default); handoff: its replies made on a worker thread",
     )
     parser.add_argument(
         "--placement",
@@ -552,6 +571,7 @@ def config_from_args(args: argparse.Namespace) -> ServeBenchConfig:
         "models_dir": args.models,
         "cache_dir": args.cache,
         "placement": args.placement,
+        "floor": args.floor,
     }
     return ServeBenchConfig(
         **{**vars(base), **{k: v for k, v in overrides.items() if v is not None}}

@@ -166,11 +166,11 @@ class AgentServerProcess(_ServerProcess):
 class FloorProcess(_ServerProcess):
     """:mod:`benchmarks.serve_floor` in a child process."""
 
-    def __init__(self, cpus: tuple[int, ...] = ()) -> None:
+    def __init__(self, cpus: tuple[int, ...] = (), handoff: bool = False) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=run_floor, args=(child, cpus), name="serve-bench-floor", daemon=True
+            target=run_floor, args=(child, cpus, handoff), name="serve-bench-floor", daemon=True
         )
         self.process.start()
         child.close()

@@ -79,6 +79,33 @@ def test_the_floor_answers_the_best_legal_action_with_a_one_hot_reply():
     assert list(reply.action_probabilities) == [0.0, 0.0, 0.0, 1.0]
 
 
+@pytest.mark.parametrize("handoff", [False, True])
+def test_both_floors_answer_unary_and_stream_turns_alike(handoff):
+    # The hand-off floor makes its replies on a worker thread: the replies, including
+    # several turns answered in one round of the worker, are the plain floor's.
+    import grpc
+
+    from benchmarks.serve_processes import FloorProcess
+    from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+
+    requests = [
+        pb.ActRequest(
+            turn=t, observation=pb.Tensor(shape=[3], values=[t % 3, 1, 0.5]), action_mask=[1] * 3
+        )
+        for t in range(1, 9)
+    ]
+    floor = FloorProcess(handoff=handoff)
+    try:
+        with grpc.insecure_channel(floor.target) as channel:
+            stub = pb_grpc.AgentServiceStub(channel)
+            futures = [stub.Act.future(r) for r in requests]
+            assert [f.result(timeout=30) for f in futures] == [argmax_reply(r) for r in requests]
+            stream = stub.Play(iter([pb.PlayRequest(act=r) for r in requests]), timeout=30)
+            assert [reply.act for reply in stream] == [argmax_reply(r) for r in requests]
+    finally:
+        floor.stop()
+
+
 @pytest.mark.parametrize(
     "option, value",
     [
@@ -120,3 +147,10 @@ def test_split_placement_gives_the_servers_one_core_and_the_load_the_others(monk
     assert "cpus" not in serve_bench.agent_settings(unpinned)
     monkeypatch.setattr(serve_bench, "allowed_cpus", lambda: [0])
     assert split.cores() == ((), ())  # one core: nothing to split
+
+
+def test_floor_and_placement_options_reach_the_config():
+    args = serve_bench.parse_args(["--floor", "handoff", "--placement", "os"])
+    config = serve_bench.config_from_args(args)
+    assert (config.floor, config.placement) == ("handoff", "os")
+    assert serve_bench.config_from_args(serve_bench.parse_args([])).floor == "plain"
