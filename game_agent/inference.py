@@ -280,19 +280,13 @@ class AcceleratedLearner:
         decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
         return decision, (outputs[2] if self.recurrent else None)
 
-    def _fused_turn(
-        self,
-        states: Sequence[AdaptationState],
-        rewards: np.ndarray,
-        rewarded: np.ndarray,
-        obs: np.ndarray,
-        masks: np.ndarray,
-    ) -> _FusedTurn | None:
-        """The checked inputs of one fused turn, or None where the reference sequence must
-        answer: any input it would refuse (it then raises the very error ``observe`` or
-        ``act`` raises) and any state outside the layout this learner writes."""
+    def _fused_turn(self, *inputs: Any) -> _FusedTurn | None:
+        """The checked inputs of one fused turn (:meth:`_fused_inputs`' arguments), or None
+        where the reference sequence must answer: any input it would refuse (it then raises
+        the very error ``observe`` or ``act`` raises) and any state outside the layout this
+        learner writes."""
         try:
-            return self._fused_inputs(states, rewards, rewarded, obs, masks)
+            return self._fused_inputs(*inputs)
         except Exception:  # nothing was changed or drawn: the reference raises it again
             return None
 
