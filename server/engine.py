@@ -8,8 +8,8 @@ the loop one queue ``put`` and one wake-up, whatever the load.
 Batching needs no timer. Workers take every job waiting in the queue (up to
 ``max_batch``) when they become free: at low load a turn runs the moment it
 arrives, and under load the turns that arrived during the previous batch share
-the next forward pass (one ``learner.observe`` + ``learner.act`` per
-(model, variant, greedy) key) and one store transaction. ``window_s`` > 0 makes
+the next forward pass (one ``game_agent.learner.observe_and_act`` per (model,
+variant, greedy) key) and one store transaction. ``window_s`` > 0 makes
 a worker wait that long for company after the first job (a throughput knob for
 machines where a forward pass of one costs nearly as much as one of many).
 
