@@ -47,7 +47,9 @@ Why it is built this way:
   ``multinomial``, but not the same random stream (torch's ``act_generator``
   cannot be reproduced outside torch). Masked actions are zeroed before the
   cumulative sum and the rounding edge falls to the last action with positive
-  probability, so a masked action is never chosen.
+  probability, so a masked action is never chosen. Given ``draws``, both learners
+  sample by the same inverse CDF (:mod:`game_agent.sampling`) at those draws, so
+  they choose alike wherever their probabilities agree to the draw's precision.
 - **Single-threaded sessions.** One intra-op and one inter-op thread, sequential
   execution: the server already runs turns on its own threads, and
   ``InferenceSession.run`` releases the GIL while it computes.
@@ -92,6 +94,7 @@ from game_agent.learner import (
 from game_agent.learners.base import PPOLearner
 from game_agent.learners.safe import SafeLearner
 from game_agent.policies import ActorCritic
+from game_agent.sampling import checked_draws, sample_actions
 from game_agent.state import AdaptationState, _copy_json
 from games import GameSpec, parse_spec
 
@@ -221,13 +224,15 @@ class AcceleratedLearner:
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         """As the torch learner's ``act``: same checks, same states, same Decision."""
         learner = self.torch_learner
         spec = learner._batch_spec(states)
         obs, masks = learner._check_inputs(spec, len(states), obs, masks)
+        draws = checked_draws(draws, len(states))
         memory = learner._memory_of(states, spec.num_actions)
-        decision, new_memory = self._decide(states[0].spec, spec, obs, masks, memory, greedy)
+        decision, new_memory = self._decide(states[0].spec, spec, obs, masks, memory, greedy, draws)
         return decision, learner._advance(states, decision.actions, new_memory)
 
     def observe_act(
@@ -239,15 +244,18 @@ class AcceleratedLearner:
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         """:func:`~game_agent.learner.observe_then_act` in one pass (see the module
         docstring): the rewards go straight into the network's previous-reward input and
         the new states are built once, from the states given."""
-        turn = self._fused_turn(states, rewards, rewarded, obs, masks)
+        turn = self._fused_turn(states, rewards, rewarded, obs, masks, draws)
         if turn is None:
-            return observe_then_act(self, states, rewards, rewarded, obs, masks, greedy=greedy)
+            return observe_then_act(
+                self, states, rewards, rewarded, obs, masks, greedy=greedy, draws=draws
+            )
         decision, new_memory = self._decide(
-            states[0].spec, turn.spec, turn.obs, turn.masks, turn.memory, greedy
+            states[0].spec, turn.spec, turn.obs, turn.masks, turn.memory, greedy, turn.draws
         )
         return decision, self._fused_states(states, turn.metas, decision.actions, new_memory)
 
@@ -261,9 +269,10 @@ class AcceleratedLearner:
         masks: np.ndarray,
         memory: tuple[np.ndarray, ...],
         greedy: bool,
+        draws: np.ndarray | None,
     ) -> tuple[Decision, np.ndarray | None]:
-        """The decision for checked inputs and network memory (``_memory_of``'s four
-        arrays), and the new memory (None for a feed-forward network)."""
+        """The decision for checked inputs, network memory (``_memory_of``'s four arrays)
+        and draws, and the new memory (None for a feed-forward network)."""
         # Feed-forward graphs take the first two inputs only.
         values = (obs, masks.astype(np.float32), *memory)
         feed = dict(zip(self._inputs, values, strict=False))
@@ -274,7 +283,7 @@ class AcceleratedLearner:
         if greedy:
             actions = np.asarray(outputs[-1], dtype=np.int64)
         else:
-            actions = sample_actions(probs, self.act_rng)
+            actions = sample_actions(probs, self.act_rng, draws)
         if not masks[np.arange(len(actions)), actions].all():  # only a broken graph gets here
             raise GameAgentError(f"{spec.name}: the accelerated graph chose a masked action")
         decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
@@ -297,6 +306,7 @@ class AcceleratedLearner:
         rewarded: np.ndarray,
         obs: np.ndarray,
         masks: np.ndarray,
+        draws: np.ndarray | None,
     ) -> _FusedTurn | None:
         """What ``observe`` then ``act`` would feed the network, checked once per batch."""
         learner = self.torch_learner
@@ -309,6 +319,7 @@ class AcceleratedLearner:
         if not np.isfinite(rewards[rewarded]).all():
             return None
         obs, masks = learner._check_inputs(spec, len(states), obs, masks)
+        draws = checked_draws(draws, len(states))
         if self.recurrent and not all(map(_in_written_layout, states)):
             return None
         memory, prev_action, prev_reward, prev_done = learner._memory_of(states, spec.num_actions)
@@ -324,7 +335,8 @@ class AcceleratedLearner:
                 meta["total_reward"] = float(meta.get("total_reward", 0.0)) + reward
             meta["decisions"] = int(meta.get("decisions", 0)) + 1
             metas.append(meta)
-        return _FusedTurn(spec, obs, masks, (memory, prev_action, prev_reward, prev_done), metas)
+        memory_in = (memory, prev_action, prev_reward, prev_done)
+        return _FusedTurn(spec, obs, masks, draws, memory_in, metas)
 
     def _fused_states(
         self,
@@ -465,28 +477,13 @@ def _weights_digest(policy: ActorCritic) -> str:
     return digest.hexdigest()
 
 
-def sample_actions(probs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One action per row of ``probs`` (B, A) by inverse CDF; zero-probability actions
-    (masked ones: the caller zeroes them) are never chosen."""
-    cdf = np.cumsum(probs, axis=1, dtype=np.float64)
-    u = rng.random(len(cdf)) * cdf[:, -1]
-    # The first action whose cumulative sum exceeds u: one with positive probability.
-    actions = (cdf <= u[:, None]).sum(axis=1, dtype=np.int64)
-    if actions.max() == cdf.shape[1]:
-        past_end = np.nonzero(actions == cdf.shape[1])[0]
-        # u rounded up to the whole mass, which no cumulative sum exceeds: give the draw
-        # to the last action with positive probability rather than to one past the end.
-        positive = probs[past_end, ::-1] > 0
-        actions[past_end] = cdf.shape[1] - 1 - np.argmax(positive, axis=1)
-    return actions
-
-
 class _FusedTurn(NamedTuple):
     """The checked inputs of one fused observe-and-act (AcceleratedLearner.observe_act)."""
 
     spec: GameSpec
     obs: np.ndarray
     masks: np.ndarray
+    draws: np.ndarray | None
     memory: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
     """``_memory_of``'s arrays with the rewarded rows observed."""
     metas: list[dict[str, Any]]

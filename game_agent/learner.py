@@ -88,8 +88,13 @@ class Learner(Protocol):
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
-        """Choose actions for B players; returns new states (inputs are left untouched)."""
+        """Choose actions for B players; returns new states (inputs are left untouched).
+
+        ``draws`` (B,) in [0, 1), when given, are the uniforms sampled rows are chosen by
+        (:func:`game_agent.sampling.inverse_cdf`) instead of the learner's own generator,
+        which then is not advanced; ``greedy`` rows ignore them."""
         ...
 
     def observe(
@@ -112,19 +117,23 @@ def observe_and_act(
     masks: np.ndarray,
     *,
     greedy: bool = False,
+    draws: np.ndarray | None = None,
 ) -> tuple[Decision, list[AdaptationState]]:
     """One server turn for B players: observe ``rewards`` (B,) where ``rewarded`` (B,)
-    is true (with ``done`` false; other rows' rewards are ignored), then act.
+        is true (with ``done`` false; other rows' rewards are ignored), then act (``draws``
+    as in ``Learner.act``).
 
-    Calls ``learner.observe_act`` where the learner has one (the optional extension of
-    the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
-    when ``rewards`` or ``rewarded`` is not one entry per state.
+        Calls ``learner.observe_act`` where the learner has one (the optional extension of
+        the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
+        when ``rewards`` or ``rewarded`` is not one entry per state.
     """
     rewards, rewarded = _per_player(len(states), rewards, rewarded)
     fused = getattr(learner, "observe_act", None)
     if fused is None:
-        return observe_then_act(learner, states, rewards, rewarded, obs, masks, greedy=greedy)
-    return fused(states, rewards, rewarded, obs, masks, greedy=greedy)
+        return observe_then_act(
+            learner, states, rewards, rewarded, obs, masks, greedy=greedy, draws=draws
+        )
+    return fused(states, rewards, rewarded, obs, masks, greedy=greedy, draws=draws)
 
 
 def observe_then_act(
@@ -136,6 +145,7 @@ def observe_then_act(
     masks: np.ndarray,
     *,
     greedy: bool = False,
+    draws: np.ndarray | None = None,
 ) -> tuple[Decision, list[AdaptationState]]:
     """:func:`observe_and_act` as two protocol calls: ``observe`` on the rewarded rows
     (skipped when there are none), then ``act`` on every row. The reference every
@@ -149,7 +159,7 @@ def observe_then_act(
         )
         for i, state in zip(rows.tolist(), observed, strict=True):
             states[i] = state
-    return learner.act(states, obs, masks, greedy=greedy)
+    return learner.act(states, obs, masks, greedy=greedy, draws=draws)
 
 
 def _per_player(n: int, rewards: np.ndarray, rewarded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -42,8 +42,16 @@ class FixedPolicyLearner:
         return AdaptationState(self.name, spec.name)
 
     def act(
-        self, states: Sequence[AdaptationState], obs: np.ndarray, masks: np.ndarray, *, greedy=False
+        self,
+        states: Sequence[AdaptationState],
+        obs: np.ndarray,
+        masks: np.ndarray,
+        *,
+        greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
+        """The policy's own move (an Opponent draws from its own generator: ``greedy`` and
+        ``draws`` do not apply)."""
         actions = self.policy.act(obs, masks)
         probs = np.zeros(masks.shape, dtype=np.float32)
         probs[np.arange(len(actions)), actions] = 1.0

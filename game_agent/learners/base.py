@@ -31,7 +31,7 @@ from torch import Tensor
 
 from game_agent.errors import ConfigError, IncompatibleGameError, StateError
 from game_agent.learner import Decision, EpisodeOutcome
-from game_agent.policies import ActorCritic, ObsLayout, PolicyInput
+from game_agent.policies import ActorCritic, MaskedCategorical, ObsLayout, PolicyInput
 from game_agent.ppo import compute_gae_sequence, explained_variance, normalize_advantages, ppo_loss
 from game_agent.rollout import (
     GroupRollout,
@@ -41,6 +41,7 @@ from game_agent.rollout import (
     SamplerConfig,
     merge_groups,
 )
+from game_agent.sampling import checked_draws, inverse_cdf
 from game_agent.state import AdaptationState
 from game_agent.tasks import TaskDistribution
 from games import GameSpec, parse_spec
@@ -424,9 +425,11 @@ class PPOLearner:
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         spec = self._batch_spec(states)
         obs, masks = self._check_inputs(spec, len(states), obs, masks)
+        draws = checked_draws(draws, len(states))
         memory, prev_action, prev_reward, prev_done = self._memory_of(states, spec.num_actions)
         inputs = PolicyInput(
             obs=torch.from_numpy(obs)[None],
@@ -438,8 +441,7 @@ class PPOLearner:
         )
         with torch.no_grad():
             out = self.policy(spec, inputs, torch.from_numpy(memory))
-            chosen = out.dist.greedy() if greedy else out.dist.sample(self.act_generator)
-        actions = chosen[0].numpy().astype(np.int64)
+        actions = chosen_actions(out.dist, greedy, draws, self.act_generator)
         decision = Decision(
             actions=actions,
             probs=out.dist.probs[0].numpy().astype(np.float32),
@@ -582,3 +584,20 @@ def _parse_cached(name: str) -> GameSpec:
 
 def _parse(spec: GameSpec | str) -> GameSpec:
     return spec if isinstance(spec, GameSpec) else _parse_cached(spec)
+
+
+def chosen_actions(
+    dist: MaskedCategorical,
+    greedy: bool,
+    draws: np.ndarray | None,
+    generator: torch.Generator,
+) -> np.ndarray:
+    """(B,) int64: the actions of a one-step ``dist`` (1, B, A): its most probable ones
+    when ``greedy``, else sampled at the given ``draws`` or with ``generator``."""
+    if greedy:
+        chosen = dist.greedy()[0]
+    elif draws is not None:
+        return inverse_cdf(dist.probs[0].numpy(), draws)
+    else:
+        chosen = dist.sample(generator)[0]
+    return chosen.numpy().astype(np.int64)

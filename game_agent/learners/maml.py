@@ -37,7 +37,7 @@ from torch import Tensor
 from game_agent.errors import ConfigError, StateError
 from game_agent.learner import Decision, EpisodeOutcome
 from game_agent.learners import maml_state
-from game_agent.learners.base import IterationStats, PPOConfig, PPOLearner
+from game_agent.learners.base import IterationStats, PPOConfig, PPOLearner, chosen_actions
 from game_agent.learners.maml_inner import InnerLoop, Params, adapt, evaluate
 from game_agent.learners.maml_trials import (
     AdaptationSchedule,
@@ -55,6 +55,7 @@ from game_agent.ppo import (
     ppo_loss,
 )
 from game_agent.rollout import GroupRollout, Rollout, Sampler
+from game_agent.sampling import checked_draws
 from game_agent.state import AdaptationState
 from games import GameSpec, parse_spec
 
@@ -247,10 +248,12 @@ class MAMLLearner(PPOLearner):
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         """Each player's move under their own adapted weights, in one vmapped forward pass."""
         spec = self._batch_spec(states)
         obs, masks = self._check_inputs(spec, len(states), obs, masks)
+        draws = checked_draws(draws, len(states))
         base = self._base_params()
         for state in states:
             maml_state.check_state(state, spec, base)
@@ -261,8 +264,7 @@ class MAMLLearner(PPOLearner):
                 self.policy, spec, stacked, torch.from_numpy(obs)[None], mask
             )
             dist = MaskedCategorical(log_probs, mask)
-            chosen = dist.greedy() if greedy else dist.sample(self.act_generator)
-        actions = chosen[0].numpy().astype(np.int64)
+        actions = chosen_actions(dist, greedy, draws, self.act_generator)
         limit = self.maml_config.max_adaptations
         new_states = [
             maml_state.record_decision(

@@ -114,6 +114,7 @@ from game_agent.learners.safe_guards import (
     StageSolution,
     make_guard,
 )
+from game_agent.sampling import checked_draws
 from game_agent.state import AdaptationState
 from games import GameSpec, parse_spec
 
@@ -259,18 +260,21 @@ class SafeLearner:
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         """The adaptive move, or the fallback's where the budget is spent.
 
         ``greedy`` applies to the adaptive policy only: a deterministic equilibrium
-        would be exploitable, so the fallback always samples its mixture.
+        would be exploitable, so the fallback always samples its mixture. A row's draw
+        (``draws``) serves whichever of the two plays it.
         """
         bases, counters = self._unwrap_all(states)
         guard = self._guard_of(states[0].spec)
         obs = np.asarray(obs, dtype=np.float32)
         masks = np.asarray(masks).astype(bool)
-        decision, new_bases = self.base.act(bases, obs, masks, greedy=greedy)
-        return self._decide(guard, bases, counters, obs, masks, decision, new_bases)
+        draws = checked_draws(draws, len(states))
+        decision, new_bases = self.base.act(bases, obs, masks, greedy=greedy, draws=draws)
+        return self._decide(guard, bases, counters, obs, masks, draws, decision, new_bases)
 
     def observe_act(
         self,
@@ -281,6 +285,7 @@ class SafeLearner:
         masks: np.ndarray,
         *,
         greedy: bool = False,
+        draws: np.ndarray | None = None,
     ) -> tuple[Decision, list[AdaptationState]]:
         """:func:`~game_agent.learner.observe_then_act` with each state unwrapped and
         wrapped once: the base observes and acts in one call (its own ``observe_act``
@@ -291,17 +296,20 @@ class SafeLearner:
             guard = self._guard_of(states[0].spec)
             obs = np.asarray(obs, dtype=np.float32)
             masks = np.asarray(masks).astype(bool)
+            draws = checked_draws(draws, len(states))
         except (GameAgentError, ValueError, TypeError):  # the reference raises it in its place
             bases = []
         if not bases or any(s.spec != states[0].spec for s in states):
-            return observe_then_act(self, states, rewards, rewarded, obs, masks, greedy=greedy)
+            return observe_then_act(
+                self, states, rewards, rewarded, obs, masks, greedy=greedy, draws=draws
+            )
         decision, new_bases = observe_and_act(
-            self.base, bases, rewards, rewarded, obs, masks, greedy=greedy
+            self.base, bases, rewards, rewarded, obs, masks, greedy=greedy, draws=draws
         )
         rows = np.flatnonzero(rewarded).tolist()
         for i, reward in zip(rows, np.asarray(rewards, np.float64)[rows].tolist(), strict=True):
             counters[i].pending += reward
-        return self._decide(guard, bases, counters, obs, masks, decision, new_bases)
+        return self._decide(guard, bases, counters, obs, masks, draws, decision, new_bases)
 
     def _decide(
         self,
@@ -310,6 +318,7 @@ class SafeLearner:
         counters: list[_Counters],
         obs: np.ndarray,
         masks: np.ndarray,
+        draws: np.ndarray | None,
         decision: Decision,
         new_bases: list[AdaptationState],
     ) -> tuple[Decision, list[AdaptationState]]:
@@ -330,7 +339,7 @@ class SafeLearner:
         probs = decision.probs
         if benched:
             probs = probs.copy()
-            _play_fallback(guard, benched, obs, masks, solutions, actions, probs)
+            _play_fallback(guard, benched, obs, masks, draws, solutions, actions, probs)
             for i in benched:
                 new_bases[i] = _record_played(new_bases[i], bases[i], int(actions[i]))
                 counters[i].fallback_decisions += 1
@@ -522,17 +531,20 @@ def _play_fallback(
     benched: list[int],
     obs: np.ndarray,
     masks: np.ndarray,
+    draws: np.ndarray | None,
     solutions: list[StageSolution],
     actions: np.ndarray,
     probs: np.ndarray,
 ) -> None:
-    """Overwrite the benched rows of ``actions`` and ``probs`` with the fallback's play."""
+    """Overwrite the benched rows of ``actions`` and ``probs`` with the fallback's play
+    (at the rows' ``draws`` when given, else at the guard's own)."""
     rows = slice(None) if len(benched) == len(actions) else np.array(benched)
+    row_draws = None if draws is None else draws[rows].tolist()
     if isinstance(guard, MatrixGuard):
         strategies = [solutions[i].strategy for i in benched]
-        actions[rows], probs[rows] = guard.draw(strategies, masks[rows])
+        actions[rows], probs[rows] = guard.draw(strategies, masks[rows], row_draws)
     else:
-        actions[rows], probs[rows] = guard.fallback(obs[rows], masks[rows])
+        actions[rows], probs[rows] = guard.fallback(obs[rows], masks[rows], row_draws)
 
 
 def _settle_rounds(

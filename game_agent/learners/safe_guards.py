@@ -143,16 +143,20 @@ class MatrixGuard:
     def max_loss(self, obs: np.ndarray) -> np.ndarray:
         return np.array([s.max_loss for s in self.solutions(obs)])
 
-    def fallback(self, obs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def fallback(
+        self, obs: np.ndarray, masks: np.ndarray, draws: list[float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(actions (B,), probabilities (B, 5)) of the maximin mixture, always sampled."""
-        return self.draw([s.strategy for s in self.solutions(obs)], masks)
+        return self.draw([s.strategy for s in self.solutions(obs)], masks, draws)
 
     def draw(
-        self, strategies: list[np.ndarray], masks: np.ndarray
+        self, strategies: list[np.ndarray], masks: np.ndarray, draws: list[float] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`fallback` for rows whose mixtures are known: the mixture restricted to
-        the mask and renormalised, one uniform draw per row against its running sum."""
-        draws = self.rng.random(len(strategies)).tolist()
+        the mask and renormalised, one uniform draw per row (``draws``, else the guard's
+        generator's) against its running sum."""
+        if draws is None:
+            draws = self.rng.random(len(strategies)).tolist()
         actions, rows = [], []
         for strategy, mask, draw in zip(strategies, masks.tolist(), draws, strict=True):
             probs = [p * m for p, m in zip(strategy.tolist(), mask, strict=True)]
@@ -237,8 +241,11 @@ class PokerGuard:
     def max_loss(self, obs: np.ndarray) -> np.ndarray:
         return np.array([(self._values[s] or 0.0) + self._losses[s] for s in self.seats(obs)])
 
-    def fallback(self, obs: np.ndarray, masks: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The style's move and probabilities, as its ``act`` and ``action_probabilities``."""
+    def fallback(
+        self, obs: np.ndarray, masks: np.ndarray, draws: list[float] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The style's move and probabilities, as its ``act`` and ``action_probabilities``
+        (sampled at ``draws`` when given, else at the style's generator's)."""
         obs = np.asarray(obs)
         masks = np.asarray(masks, dtype=bool)
         kind = obs.dtype.str.encode()
@@ -247,7 +254,8 @@ class PokerGuard:
             self._probabilities.get(kind + o + m) or self._style_probabilities(obs, masks, i)
             for i, (o, m) in enumerate(zip(obs_rows, mask_rows, strict=True))
         ]
-        draws = self.style.rng.random(len(rows)).tolist()
+        if draws is None:
+            draws = self.style.rng.random(len(rows)).tolist()
         actions = [
             _sample_row(p, m, d) for p, m, d in zip(rows, masks.tolist(), draws, strict=True)
         ]

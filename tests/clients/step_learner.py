@@ -40,7 +40,7 @@ class StepLearner:
         shift = round(float(state.arrays["reward_sum"][0]))
         return int(legal[(turns + 2 * episodes + shift) % len(legal)])
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         actions, probs, values, new_states = [], [], [], []
         for state, mask in zip(states, masks, strict=True):
             actions.append(self.choose(state, mask))

@@ -35,7 +35,7 @@ class PolicyLearner:
     def initial_state(self, spec):
         return AdaptationState(self.name, spec.name, meta={"observed": 0, "episodes": 0})
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         actions = self.choose(obs, masks)
         probs = np.eye(masks.shape[1], dtype=np.float32)[actions]
         return Decision(actions, probs, np.zeros(len(actions), np.float32)), [

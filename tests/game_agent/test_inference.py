@@ -25,7 +25,7 @@ import torch
 from game_agent import inference, load
 from game_agent.errors import GameAgentError, IncompatibleGameError, StateError
 from game_agent.export import VERIFY_TOLERANCE, ExportedPolicy, example_inputs, trace_graph
-from game_agent.inference import AcceleratedLearner, accelerate, sample_actions
+from game_agent.inference import AcceleratedLearner, accelerate
 from game_agent.learner import EpisodeOutcome
 from game_agent.learners.maml import MAMLConfig, MAMLLearner
 from game_agent.learners.multitask import MultitaskConfig, MultitaskLearner
@@ -315,27 +315,6 @@ def test_sampling_is_seeded_from_the_learner(learners):
         states, obs, masks = random_batch(learners["matrix"], VARIANTS["matrix"][0], 64, 3)
         runs.append(fast.act(states, obs, masks)[0].actions)
     np.testing.assert_array_equal(*runs)
-
-
-class Always:
-    """A stand-in Generator whose uniform draws are all ``u``."""
-
-    def __init__(self, u: float):
-        self.u = u
-
-    def random(self, n: int) -> np.ndarray:
-        return np.full(n, self.u)
-
-
-def test_inverse_cdf_edges_stay_on_actions_with_probability():
-    probs = np.array(
-        [[0.0, 0.25, 0.75, 0.0], [0.5, 0.0, 0.0, 0.5], [0.0, 0.0, 1.0, 0.0]], np.float32
-    )
-    # A draw that rounds up to the whole mass goes to the last action with probability.
-    np.testing.assert_array_equal(sample_actions(probs, Always(1.0)), [2, 3, 2])
-    np.testing.assert_array_equal(sample_actions(probs, Always(0.0)), [1, 0, 2])
-    np.testing.assert_array_equal(sample_actions(probs, Always(0.4)), [2, 0, 2])
-    np.testing.assert_array_equal(sample_actions(probs, Always(0.2)), [1, 0, 2])
 
 
 # --------------------------------------------------------------------- bad input

@@ -114,28 +114,41 @@ def assert_same_turn(want, have, inputs_before: list[bytes], inputs) -> None:
 # ------------------------------------------------------------------ accelerated base
 
 
+MODES = {"greedy": (True, False), "sampled": (False, False), "drawn": (False, True)}
+"""(greedy, draws given) for each way a turn chooses its action."""
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("kind", ["rl2", "feed_forward"])
-@pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
+@pytest.mark.parametrize("mode", list(MODES))
 def test_fused_turns_equal_observe_then_act(
-    torch_learners, never_the_reference, family, kind, greedy
+    torch_learners, never_the_reference, family, kind, mode
 ):
+    greedy, drawn = MODES[mode]
     game = VARIANTS[family][0]
     reference, fused = twins(torch_learners[family, kind], game)
+    untouched = fused.act_rng.bit_generator.state
     for n in BATCHES:
         for seed in range(6):
             states, rewards, rewarded, obs, masks = random_turn(reference, game, n, seed)
+            draws = np.random.default_rng(seed).random(n) if drawn else None
+            args = (states, rewards, rewarded, obs, masks)
             before = [s.to_bytes() for s in states]
-            want = observe_then_act(reference, states, rewards, rewarded, obs, masks, greedy=greedy)
-            have = observe_and_act(fused, states, rewards, rewarded, obs, masks, greedy=greedy)
+            want = observe_then_act(reference, *args, greedy=greedy, draws=draws)
+            have = observe_and_act(fused, *args, greedy=greedy, draws=draws)
             assert_same_turn(want, have, before, states)
+    if drawn:  # the given draws decided: neither generator was drawn from
+        assert fused.act_rng.bit_generator.state == untouched
     assert reference.act_rng.random() == fused.act_rng.random()
 
 
-def play_turns(reference, fused, game: str, lanes: int, decisions: int, *, greedy: bool, seed=0):
+def play_turns(
+    reference, fused, game: str, lanes: int, decisions: int, *, greedy: bool, seed=0, drawn=False
+):
     """``lanes`` games against random legal moves, turns driven as the server drives them
     (the reward since the last move comes with the next; the last one is observed with
-    its episode's end); each learner carries its own states. Returns the fused states."""
+    its episode's end); each learner carries its own states, and with ``drawn`` each
+    turn's draws are given. Returns the fused states."""
     spec = parse_spec(game)
     kernel = make_kernel(spec)
     step = kernel.reset(lanes, seed=seed)
@@ -153,9 +166,10 @@ def play_turns(reference, fused, game: str, lanes: int, decisions: int, *, greed
         if len(idx):
             obs, masks = step.obs[idx, seats[idx]], step.action_mask[idx, seats[idx]]
             args = (pending[idx], acted[idx], obs, masks)
+            how = {"greedy": greedy, "draws": rng.random(len(idx)) if drawn else None}
             before = [slow[i].to_bytes() for i in idx]
-            want = observe_then_act(reference, [slow[i] for i in idx], *args, greedy=greedy)
-            have = observe_and_act(fused, [quick[i] for i in idx], *args, greedy=greedy)
+            want = observe_then_act(reference, [slow[i] for i in idx], *args, **how)
+            have = observe_and_act(fused, [quick[i] for i in idx], *args, **how)
             assert_same_turn(want, have, before, [slow[i] for i in idx])
             for k, i in enumerate(idx):
                 slow[i], quick[i] = want[1][k], have[1][k]
@@ -216,18 +230,21 @@ def poker_learner():
     return tiny_learner("poker", perturb=True)
 
 
-@pytest.mark.parametrize("greedy", [True, False], ids=["greedy", "sampled"])
+@pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("lanes", [1, 7])
 def test_safe_wrapper_fused_turns_equal_observe_then_act(
-    torch_learners, never_the_reference, greedy, lanes
+    torch_learners, never_the_reference, mode, lanes
 ):
+    greedy, drawn = MODES[mode]
     game = VARIANTS["matrix"][0]
     reference, fused = (
         accelerate(SafeLearner(torch_learners["matrix", "rl2"], SAFE_CONFIG), [game])
         for _ in range(2)
     )
     assert isinstance(fused.base, AcceleratedLearner)
-    states = play_turns(reference, fused, game, lanes=lanes, decisions=150, greedy=greedy)
+    states = play_turns(
+        reference, fused, game, lanes=lanes, decisions=150, greedy=greedy, drawn=drawn
+    )
     assert any(s.arrays["safe.fallback_decisions"][0] > 0 for s in states)
     assert any(s.arrays["safe.mode"][0] == FALLBACK for s in states) or lanes == 1
 

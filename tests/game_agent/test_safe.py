@@ -48,7 +48,7 @@ class RuleLearner:
     def initial_state(self, spec):
         return AdaptationState(self.name, games.parse_spec(spec).name, meta={"seen": 0})
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         actions = self.rule(games.parse_spec(states[0].spec), obs, masks)
         probs = np.eye(masks.shape[1], dtype=np.float32)[actions]
         return Decision(actions, probs, np.zeros(len(actions), np.float32)), [

@@ -129,7 +129,7 @@ class Recorder:
         self.trials[len(self.trials)] = {"actions": "", "modes": "", "probs": 0.0}
         return self._states([state])[0]
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         decision, new = self.learner.act(states, obs, masks, greedy=greedy)
         for array in decision:
             self.digest.update(f"{array.dtype}{array.shape}".encode())

@@ -26,7 +26,7 @@ class SharingLearner(RuleLearner):
         state.arrays = {"memory": np.zeros(3, np.float32), "prev_action": np.zeros(1, np.int64)}
         return state
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         actions = self.rule(games.parse_spec(states[0].spec), obs, masks)
         probs = np.eye(masks.shape[1], dtype=np.float32)[actions]
         decision = Decision(actions, probs, np.zeros(len(actions), np.float32))
