@@ -62,6 +62,8 @@ class TurnInput:
     reward: float | None
     """Reward since the agent's previous action, to observe before acting; None when the
     agent has not acted yet in this episode."""
+    draw: float
+    """The uniform in [0, 1) a sampled action is chosen by (``Learner.act``'s ``draws``)."""
 
 
 @dataclass(frozen=True)
@@ -255,8 +257,10 @@ def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[
     rewarded = np.array([t.reward is not None for t in turns], dtype=bool)
     obs = np.stack([turn.obs for turn in turns])
     masks = np.stack([turn.mask for turn in turns])
+    draws = np.array([turn.draw for turn in turns], dtype=np.float64)
+    states = [turn.state for turn in turns]
     decision, new_states = observe_and_act(
-        learner, [turn.state for turn in turns], rewards, rewarded, obs, masks, greedy=key.greedy
+        learner, states, rewards, rewarded, obs, masks, greedy=key.greedy, draws=draws
     )
     actions = np.asarray(decision.actions)
     legal = masks[np.arange(len(turns)), actions]

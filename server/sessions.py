@@ -63,6 +63,7 @@ from typing import Any, TypeVar
 import numpy as np
 
 from game_agent.learner import EpisodeOutcome, has_cheap_end_episode
+from game_agent.sampling import seeded_draw
 from game_agent.state import AdaptationState
 from games.registry import parse_spec
 from games.spec import GameSpec
@@ -312,7 +313,13 @@ class SessionManager:
             await self._settle(live)
             record = live.record
             key = TurnKey(live.model.name, record.game, record.greedy)
-            inputs = TurnInput(live.state, obs, mask, reward if record.awaiting_reward else None)
+            inputs = TurnInput(
+                live.state,
+                obs,
+                mask,
+                reward if record.awaiting_reward else None,
+                seeded_draw(record.seed, turn),
+            )
             future = self._submit(
                 live,
                 functools.partial(self._acted, record, turn, reward),

@@ -47,9 +47,8 @@ class SessionRecord:
     greedy: bool
     """Play the most likely action instead of sampling."""
     seed: int
-    """The client's ``SessionOptions.seed`` (or one the server drew), kept for the record.
-    Learners sample with their own generator, shared by every batch, so a seed cannot make
-    sampled play reproducible; greedy sessions are."""
+    """The client's ``SessionOptions.seed`` (or one the server drew): each turn's sampled
+    action is chosen by ``game_agent.sampling.seeded_draw(seed, turn)``."""
     idle_timeout_s: float
     model_sha: str
     """Checkpoint hash of the model serving the session when it started."""

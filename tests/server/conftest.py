@@ -57,6 +57,8 @@ class CountingLearner:
         self.adapt_delay_s = adapt_delay_s
         self.act_delay_s = act_delay_s
         self.act_batches: list[int] = []
+        self.draws: list[float | None] = []
+        """Each row's draw, in the order rows were acted on (None: none was given)."""
         self.adaptations = 0
 
     def supports(self, spec: GameSpec) -> bool:
@@ -73,9 +75,10 @@ class CountingLearner:
         index = (turns + 3 * episodes + round(float(state.arrays["reward_sum"][0]))) % len(legal)
         return int(legal[index])
 
-    def act(self, states, obs, masks, *, greedy=False):
+    def act(self, states, obs, masks, *, greedy=False, draws=None):
         assert obs.shape[0] == masks.shape[0] == len(states)
         self.act_batches.append(len(states))
+        self.draws += [None] * len(states) if draws is None else draws.tolist()
         if self.act_delay_s:
             time.sleep(self.act_delay_s)
         actions, probs, values, new_states = [], [], [], []

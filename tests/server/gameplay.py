@@ -13,6 +13,7 @@ from collections.abc import Callable
 import numpy as np
 
 from game_agent.learner import EpisodeOutcome, Learner
+from game_agent.sampling import seeded_draw
 from games.registry import make_kernel, make_opponent, parse_spec
 from protos.game_agent.v1 import agent_pb2 as pb
 
@@ -29,14 +30,16 @@ class Agent:
 class ServedAgent(Agent):
     """The agent's moves asked of a server, one session for the whole game."""
 
-    def __init__(self, stub, player: str, game: str, seat: int, greedy: bool = False):
+    def __init__(
+        self, stub, player: str, game: str, seat: int, greedy: bool = False, seed: int = 0
+    ):
         self.stub = stub
         self.session = stub.StartSession(
             pb.StartSessionRequest(
                 player_id=player,
                 game=game,
                 agent_seat=seat,
-                options=pb.SessionOptions(greedy=greedy),
+                options=pb.SessionOptions(greedy=greedy, seed=seed),
             )
         )
         self.turn = self.session.next_turn
@@ -67,11 +70,14 @@ class ServedAgent(Agent):
 
 
 class LocalAgent(Agent):
-    """The same learner driven in-process, exactly as the server drives it."""
+    """The same learner driven in-process, exactly as the server drives it; given a
+    ``seed``, each turn samples at the draw a session with that seed gets."""
 
-    def __init__(self, learner: Learner, game: str, greedy: bool = False):
+    def __init__(self, learner: Learner, game: str, greedy: bool = False, seed: int | None = None):
         self.learner = learner
         self.greedy = greedy
+        self.seed = seed
+        self.turn = 1  # a session's first turn
         self.state = learner.initial_state(parse_spec(game))
         self.acted = False
         self.total, self.length = 0.0, 0
@@ -82,11 +88,13 @@ class LocalAgent(Agent):
         self.length += 1
         if self.acted:
             [self.state] = self.learner.observe([self.state], np.array([reward]), np.array([False]))
+        draws = None if self.seed is None else np.array([seeded_draw(self.seed, self.turn)])
         decision, [self.state] = self.learner.act(
-            [self.state], obs[None], mask[None], greedy=self.greedy
+            [self.state], obs[None], mask[None], greedy=self.greedy, draws=draws
         )
         self.probs.append(decision.probs[0].tolist())
         self.acted = True
+        self.turn += 1
         return int(decision.actions[0])
 
     def end(self, reward: float) -> None:
@@ -96,6 +104,7 @@ class LocalAgent(Agent):
         outcome = EpisodeOutcome(total, int(np.sign(total)), self.length)
         self.state = self.learner.end_episode(self.state, outcome)
         self.acted, self.total, self.length = False, 0.0, 0
+        self.turn += 1
 
 
 def play(

@@ -54,7 +54,7 @@ def turn_job(name: str, state: AdaptationState, reward: float | None, results: d
     def finish(row):
         return row, Commit(name, expected_turn=0)  # type: ignore[arg-type]
 
-    turn = (KEY, TurnInput(state, OBS, MASK, reward))
+    turn = (KEY, TurnInput(state, OBS, MASK, reward, 0.5))
     return Job(finish, lambda outcome: results.__setitem__(name, outcome), turn)
 
 
@@ -144,7 +144,7 @@ def test_turns_observe_rewards_then_act_once_per_batch_and_commit_together():
 
 def test_a_masked_choice_fails_its_forward_pass_only():
     class Cheater(CountingLearner):
-        def act(self, states, obs, masks, *, greedy=False):
+        def act(self, states, obs, masks, *, greedy=False, draws=None):
             decision, new = super().act(states, obs, masks, greedy=greedy)
             return decision._replace(actions=np.full(len(states), 4)), new
 

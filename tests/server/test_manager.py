@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from game_agent.sampling import seeded_draw
 from game_agent.state import AdaptationState
 from games.registry import parse_spec
 from server.errors import Aborted
@@ -158,3 +159,29 @@ def test_learners_say_whether_their_end_episode_is_cheap():
     # The safety wrapper's own bookkeeping is cheap: it follows its base.
     assert has_cheap_end_episode(SafeLearner(BookkeepingLearner()))
     assert not has_cheap_end_episode(SafeLearner(CountingLearner()))
+
+
+@pytest.mark.parametrize("seed", [0, 12345, 2**64 - 1])
+def test_each_turn_samples_at_the_draw_of_its_session_seed_and_turn(tmp_path, seed):
+    """The engine hands the learner ``seeded_draw(seed, turn)`` for every turn; an unset
+    seed (0) gets one drawn by the server, kept in the session's record."""
+    learner = CountingLearner()
+    settings = SessionSettings(greedy=False, seed=seed, idle_timeout_s=60.0, ignore_profile=False)
+
+    async def main():
+        sessions = manager(tmp_path, learner=learner)
+        await sessions.start()
+        views = [await sessions.start_session("", f"p{i}", SPEC, 0, settings) for i in range(2)]
+        for turn in (1, 2, 3):
+            for view in views:
+                await sessions.act("", view.record.session_id, turn, OBS, MASK, 0.0)
+        await sessions.close()
+        return [view.record.seed for view in views]
+
+    seeds = asyncio.run(main())
+    if seed:
+        assert seeds == [seed, seed]
+    else:
+        assert seeds[0] != seeds[1] and min(seeds) > 0
+    want = [seeded_draw(s, turn) for turn in (1, 2, 3) for s in seeds]
+    assert learner.draws == want

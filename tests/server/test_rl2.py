@@ -80,6 +80,24 @@ def test_served_games_match_the_checkpoint_in_process(rl2_server, rl2_models_dir
         np.testing.assert_allclose(served.probs, local.probs, atol=1e-6)
 
 
+def test_one_seed_gives_one_sequence_of_sampled_moves(rl2_server, rl2_models_dir):
+    """Sampled sessions with one seed play the moves the checkpoint plays in-process at
+    that seed's draws, whatever other sessions drew in between; another seed differs."""
+    stub = rl2_server.stub()
+    seed = 2**63 + 5
+    first = ServedAgent(stub, "seeded-1", GAME, 0, seed=seed)
+    assert first.turn == 1
+    trace = play(first, GAME, STYLE, 0, seed=3)
+    play(ServedAgent(stub, "unseeded", GAME, 0), GAME, STYLE, 0, seed=3)
+    again = ServedAgent(stub, "seeded-2", GAME, 0, seed=seed)
+    assert play(again, GAME, STYLE, 0, seed=3) == trace
+    np.testing.assert_array_equal(again.probs, first.probs)
+    local = LocalAgent(load(rl2_models_dir / "rl2-matrix"), GAME, seed=seed)
+    assert play(local, GAME, STYLE, 0, seed=3) == trace
+    other = ServedAgent(stub, "seeded-3", GAME, 0, seed=seed + 1)
+    assert play(other, GAME, STYLE, 0, seed=3) != trace
+
+
 def test_a_returning_player_continues_the_recurrent_memory(rl2_server, rl2_models_dir):
     stub = rl2_server.stub()
     first = ServedAgent(stub, "regular", GAME, 0, greedy=True)
