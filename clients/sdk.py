@@ -165,7 +165,10 @@ class AgentClient:
         """Start a session in which the agent plays ``seat`` of ``game`` against ``player_id``.
 
         ``game`` is a spec string (or a ``games.GameSpec``); ``seat`` is the
-        *agent's* seat (by default 1: the player moves first).
+        *agent's* seat (by default 1: the player moves first). ``greedy`` plays the
+        most probable move; otherwise moves are sampled, and a nonzero ``seed`` makes
+        them reproducible: the same seed, model, starting memory (a new player, or
+        ``ignore_profile``) and moves of yours give the same moves of the agent.
         """
         check_player_id(player_id)
         options = pb.SessionOptions(
