@@ -120,12 +120,12 @@ def observe_and_act(
     draws: np.ndarray | None = None,
 ) -> tuple[Decision, list[AdaptationState]]:
     """One server turn for B players: observe ``rewards`` (B,) where ``rewarded`` (B,)
-        is true (with ``done`` false; other rows' rewards are ignored), then act (``draws``
+    is true (with ``done`` false; other rows' rewards are ignored), then act (``draws``
     as in ``Learner.act``).
 
-        Calls ``learner.observe_act`` where the learner has one (the optional extension of
-        the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
-        when ``rewards`` or ``rewarded`` is not one entry per state.
+    Calls ``learner.observe_act`` where the learner has one (the optional extension of
+    the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
+    when ``rewards`` or ``rewarded`` is not one entry per state.
     """
     rewards, rewarded = _per_player(len(states), rewards, rewarded)
     fused = getattr(learner, "observe_act", None)
