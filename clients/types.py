@@ -127,6 +127,8 @@ class SessionInfo:
     returning_player: bool
     expires_at_unix_ms: int
     model: ModelInfo
+    seed: int
+    """The seed the session's sampled moves follow (the one given, or the server's choice)."""
 
 
 @dataclass(frozen=True)
@@ -234,6 +236,7 @@ def session_from_proto(msg: pb.Session) -> SessionInfo:
         returning_player=msg.returning_player,
         expires_at_unix_ms=msg.expires_at_unix_ms,
         model=model_from_proto(msg.model),
+        seed=msg.seed,
     )
 
 

@@ -11,7 +11,13 @@ from server.models import ServedModel
 from server.sessions import SessionView
 from server.stores.base import ProfileRecord
 
-CAPABILITIES = ("streaming", "profiles", "idempotent_turns", "batched_inference")
+CAPABILITIES = (
+    "streaming",
+    "profiles",
+    "idempotent_turns",
+    "batched_inference",
+    "seeded_sampling",
+)
 
 
 def package_version() -> str:
@@ -88,6 +94,7 @@ def session(view: SessionView) -> pb.Session:
         returning_player=record.returning_player,
         expires_at_unix_ms=record.expires_ms,
         model=model_info(view.model),
+        seed=record.seed,
     )
 
 

@@ -39,6 +39,7 @@ def match(client: AgentClient, player: str, seed: int, streaming: bool = False) 
     kernel = make_kernel(spec)
     played = []
     with client.session(player, GAME, seat=0, seed=seed, streaming=streaming) as session:
+        assert session.info.seed == seed or (seed == 0 and session.info.seed > 0)
         for episode in range(2):
             step, reward, turn = kernel.reset(1, seed=episode), 0.0, 0
             while not step.done[0]:

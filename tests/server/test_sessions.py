@@ -113,6 +113,19 @@ def test_resume_reports_the_next_turn(stub):
     assert err.value.code() == grpc.StatusCode.PERMISSION_DENIED
 
 
+def test_the_session_reports_the_seed_its_moves_follow(stub):
+    chosen = start_session(stub, "seeded", seed=2**64 - 1)
+    assert chosen.seed == 2**64 - 1
+    drawn = start_session(stub, "unseeded")  # 0: the server picks one and says which
+    assert drawn.seed != 0 and drawn.seed != start_session(stub, "unseeded-2").seed
+    resumed = stub.ResumeSession(
+        pb.ResumeSessionRequest(session_id=drawn.session_id, player_id="unseeded")
+    )
+    assert resumed.seed == drawn.seed
+    info = stub.GetServerInfo(pb.GetServerInfoRequest(client_protocol_version=1))
+    assert "seeded_sampling" in info.capabilities
+
+
 def test_a_returning_player_continues_from_their_adaptation_state(stub):
     first = start_session(stub, player="carol")
     play(stub, first, SCRIPT[:5])  # four acts, then the end of episode 1

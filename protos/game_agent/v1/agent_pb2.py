@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/game_agent/v1/agent.proto\x12\rgame_agent.v1\"L\n\x14GetServerInfoRequest\x12\x1f\n\x17\x63lient_protocol_version\x18\x01 \x01(\x05\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\"\xae\x01\n\nServerInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12#\n\x1bmin_client_protocol_version\x18\x02 \x01(\x05\x12\x16\n\x0eserver_version\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\x19\n\x11max_request_bytes\x18\x05 \x01(\x03\x12\x18\n\x10requires_api_key\x18\x06 \x01(\x08\"\"\n\x10ListGamesRequest\x12\x0e\n\x06\x66\x61mily\x18\x01 \x01(\t\"@\n\x11ListGamesResponse\x12+\n\x08\x66\x61milies\x18\x01 \x03(\x0b\x32\x19.game_agent.v1.GameFamily\"\xb8\x01\n\nGameFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x30\n\nparameters\x18\x03 \x03(\x0b\x32\x1c.game_agent.v1.GameParameter\x12,\n\x08variants\x18\x04 \x03(\x0b\x32\x1a.game_agent.v1.GameVariant\x12\'\n\x05model\x18\x05 \x01(\x0b\x32\x18.game_agent.v1.ModelInfo\"h\n\rGameParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x0f\n\x07\x63hoices\x18\x04 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x87\x03\n\x0bGameVariant\x12\x0c\n\x04spec\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x0e\n\x06\x61gents\x18\x03 \x03(\t\x12\x19\n\x11observation_shape\x18\x04 \x03(\x03\x12\x19\n\x11observation_dtype\x18\x05 \x01(\t\x12\x17\n\x0fobservation_low\x18\x06 \x01(\x02\x12\x18\n\x10observation_high\x18\x07 \x01(\x02\x12\x13\n\x0bnum_actions\x18\x08 \x01(\x05\x12\x34\n\x0eturn_structure\x18\t \x01(\x0e\x32\x1c.game_agent.v1.TurnStructure\x12\x14\n\x0c\x61\x63tion_names\x18\n \x03(\t\x12>\n\nparameters\x18\x0b \x03(\x0b\x32*.game_agent.v1.GameVariant.ParametersEntry\x12\r\n\x05split\x18\x0c \x01(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\tModelInfo\x12\x0f\n\x07learner\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x19\n\x11\x63heckpoint_sha256\x18\x03 \x01(\t\x12\x16\n\x0etraining_steps\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\t\"z\n\x13StartSessionRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\x12\x0c\n\x04game\x18\x02 \x01(\t\x12\x12\n\nagent_seat\x18\x03 \x01(\x05\x12.\n\x07options\x18\x04 \x01(\x0b\x32\x1d.game_agent.v1.SessionOptions\"d\n\x0eSessionOptions\x12\x0e\n\x06greedy\x18\x01 \x01(\x08\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x1c\n\x14idle_timeout_seconds\x18\x03 \x01(\x05\x12\x16\n\x0eignore_profile\x18\x04 \x01(\x08\"\xf9\x01\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tplayer_id\x18\x02 \x01(\t\x12(\n\x04game\x18\x03 \x01(\x0b\x32\x1a.game_agent.v1.GameVariant\x12\x12\n\nagent_seat\x18\x04 \x01(\x05\x12\x11\n\tnext_turn\x18\x05 \x01(\x03\x12\x17\n\x0f\x65pisodes_played\x18\x06 \x01(\x03\x12\x18\n\x10returning_player\x18\x07 \x01(\x08\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x08 \x01(\x03\x12\'\n\x05model\x18\t \x01(\x0b\x32\x18.game_agent.v1.ModelInfo\"=\n\x14ResumeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tplayer_id\x18\x02 \x01(\t\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x12\x45ndSessionResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.game_agent.v1.PlayerProfile\"\'\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x94\x01\n\nActRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x03\x12*\n\x0bobservation\x18\x03 \x01(\x0b\x32\x15.game_agent.v1.Tensor\x12\x13\n\x0b\x61\x63tion_mask\x18\x04 \x03(\x08\x12\x0e\n\x06reward\x18\x05 \x01(\x02J\x04\x08\x06\x10\x07R\rlegal_actions\"\x8c\x01\n\x0b\x41\x63tResponse\x12\x0c\n\x04turn\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\x05\x12\x1c\n\x14\x61\x63tion_probabilities\x18\x03 \x03(\x02\x12\r\n\x05value\x18\x04 \x01(\x02\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12 \n\x18player_action_prediction\x18\x06 \x03(\x02\"y\n\x11\x45ndEpisodeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x03\x12\x14\n\x0c\x66inal_reward\x18\x03 \x01(\x02\x12,\n\x06result\x18\x04 \x01(\x0e\x32\x1c.game_agent.v1.EpisodeResult\"c\n\x12\x45ndEpisodeResponse\x12\x0c\n\x04turn\x18\x01 \x01(\x03\x12\x10\n\x08replayed\x18\x02 \x01(\x08\x12-\n\x07profile\x18\x03 \x01(\x0b\x32\x1c.game_agent.v1.PlayerProfile\"{\n\x0bPlayRequest\x12(\n\x03\x61\x63t\x18\x01 \x01(\x0b\x32\x19.game_agent.v1.ActRequestH\x00\x12\x37\n\x0b\x65nd_episode\x18\x02 \x01(\x0b\x32 .game_agent.v1.EndEpisodeRequestH\x00\x42\t\n\x07request\"\xa6\x01\n\x0cPlayResponse\x12)\n\x03\x61\x63t\x18\x01 \x01(\x0b\x32\x1a.game_agent.v1.ActResponseH\x00\x12\x38\n\x0b\x65nd_episode\x18\x02 \x01(\x0b\x32!.game_agent.v1.EndEpisodeResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.game_agent.v1.ErrorH\x00\x42\n\n\x08response\"4\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04turn\x18\x03 \x01(\x03\"&\n\x11GetProfileRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\")\n\x14\x44\x65leteProfileRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\"@\n\x15\x44\x65leteProfileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x16\n\x0esessions_ended\x18\x02 \x01(\x05\"\xeb\x01\n\rPlayerProfile\x12\x11\n\tplayer_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65pisodes_played\x18\x02 \x01(\x03\x12\x12\n\nagent_wins\x18\x03 \x01(\x03\x12\x13\n\x0bplayer_wins\x18\x04 \x01(\x03\x12\r\n\x05\x64raws\x18\x05 \x01(\x03\x12\x14\n\x0cskill_rating\x18\x06 \x01(\x01\x12(\n\x05games\x18\x07 \x03(\x0b\x32\x19.game_agent.v1.GameRecord\x12\x1a\n\x12\x63reated_at_unix_ms\x18\x08 \x01(\x03\x12\x1a\n\x12updated_at_unix_ms\x18\t \x01(\x03\"\x88\x01\n\nGameRecord\x12\x0c\n\x04game\x18\x01 \x01(\t\x12\x17\n\x0f\x65pisodes_played\x18\x02 \x01(\x03\x12\x12\n\nagent_wins\x18\x03 \x01(\x03\x12\x13\n\x0bplayer_wins\x18\x04 \x01(\x03\x12\r\n\x05\x64raws\x18\x05 \x01(\x03\x12\x1b\n\x13recent_agent_reward\x18\x06 \x01(\x01*K\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n\x12PROTOCOL_VERSION_1\x10\x01*p\n\rTurnStructure\x12\x1e\n\x1aTURN_STRUCTURE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTURN_STRUCTURE_ALTERNATING\x10\x01\x12\x1f\n\x1bTURN_STRUCTURE_SIMULTANEOUS\x10\x02*X\n\rEpisodeResult\x12\x1e\n\x1a\x45PISODE_RESULT_UNSPECIFIED\x10\x00\x12\r\n\tAGENT_WON\x10\x01\x12\x0e\n\nPLAYER_WON\x10\x02\x12\x08\n\x04\x44RAW\x10\x03\x32\x9c\x06\n\x0c\x41gentService\x12O\n\rGetServerInfo\x12#.game_agent.v1.GetServerInfoRequest\x1a\x19.game_agent.v1.ServerInfo\x12N\n\tListGames\x12\x1f.game_agent.v1.ListGamesRequest\x1a .game_agent.v1.ListGamesResponse\x12J\n\x0cStartSession\x12\".game_agent.v1.StartSessionRequest\x1a\x16.game_agent.v1.Session\x12L\n\rResumeSession\x12#.game_agent.v1.ResumeSessionRequest\x1a\x16.game_agent.v1.Session\x12Q\n\nEndSession\x12 .game_agent.v1.EndSessionRequest\x1a!.game_agent.v1.EndSessionResponse\x12<\n\x03\x41\x63t\x12\x19.game_agent.v1.ActRequest\x1a\x1a.game_agent.v1.ActResponse\x12\x43\n\x04Play\x12\x1a.game_agent.v1.PlayRequest\x1a\x1b.game_agent.v1.PlayResponse(\x01\x30\x01\x12Q\n\nEndEpisode\x12 .game_agent.v1.EndEpisodeRequest\x1a!.game_agent.v1.EndEpisodeResponse\x12L\n\nGetProfile\x12 .game_agent.v1.GetProfileRequest\x1a\x1c.game_agent.v1.PlayerProfile\x12Z\n\rDeleteProfile\x12#.game_agent.v1.DeleteProfileRequest\x1a$.game_agent.v1.DeleteProfileResponseB=\n\x10\x64\x65v.gameagent.v1P\x01Z\x18gameagent/v1;gameagentv1\xaa\x02\x0cGameAgent.V1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n protos/game_agent/v1/agent.proto\x12\rgame_agent.v1\"L\n\x14GetServerInfoRequest\x12\x1f\n\x17\x63lient_protocol_version\x18\x01 \x01(\x05\x12\x13\n\x0b\x63lient_name\x18\x02 \x01(\t\"\xae\x01\n\nServerInfo\x12\x18\n\x10protocol_version\x18\x01 \x01(\x05\x12#\n\x1bmin_client_protocol_version\x18\x02 \x01(\x05\x12\x16\n\x0eserver_version\x18\x03 \x01(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x04 \x03(\t\x12\x19\n\x11max_request_bytes\x18\x05 \x01(\x03\x12\x18\n\x10requires_api_key\x18\x06 \x01(\x08\"\"\n\x10ListGamesRequest\x12\x0e\n\x06\x66\x61mily\x18\x01 \x01(\t\"@\n\x11ListGamesResponse\x12+\n\x08\x66\x61milies\x18\x01 \x03(\x0b\x32\x19.game_agent.v1.GameFamily\"\xb8\x01\n\nGameFamily\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x30\n\nparameters\x18\x03 \x03(\x0b\x32\x1c.game_agent.v1.GameParameter\x12,\n\x08variants\x18\x04 \x03(\x0b\x32\x1a.game_agent.v1.GameVariant\x12\'\n\x05model\x18\x05 \x01(\x0b\x32\x18.game_agent.v1.ModelInfo\"h\n\rGameParameter\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x15\n\rdefault_value\x18\x03 \x01(\t\x12\x0f\n\x07\x63hoices\x18\x04 \x03(\t\x12\x13\n\x0b\x64\x65scription\x18\x05 \x01(\t\"\x87\x03\n\x0bGameVariant\x12\x0c\n\x04spec\x18\x01 \x01(\t\x12\x0e\n\x06\x66\x61mily\x18\x02 \x01(\t\x12\x0e\n\x06\x61gents\x18\x03 \x03(\t\x12\x19\n\x11observation_shape\x18\x04 \x03(\x03\x12\x19\n\x11observation_dtype\x18\x05 \x01(\t\x12\x17\n\x0fobservation_low\x18\x06 \x01(\x02\x12\x18\n\x10observation_high\x18\x07 \x01(\x02\x12\x13\n\x0bnum_actions\x18\x08 \x01(\x05\x12\x34\n\x0eturn_structure\x18\t \x01(\x0e\x32\x1c.game_agent.v1.TurnStructure\x12\x14\n\x0c\x61\x63tion_names\x18\n \x03(\t\x12>\n\nparameters\x18\x0b \x03(\x0b\x32*.game_agent.v1.GameVariant.ParametersEntry\x12\r\n\x05split\x18\x0c \x01(\t\x1a\x31\n\x0fParametersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"t\n\tModelInfo\x12\x0f\n\x07learner\x18\x01 \x01(\t\x12\x12\n\ncheckpoint\x18\x02 \x01(\t\x12\x19\n\x11\x63heckpoint_sha256\x18\x03 \x01(\t\x12\x16\n\x0etraining_steps\x18\x04 \x01(\x03\x12\x0f\n\x07version\x18\x05 \x01(\t\"z\n\x13StartSessionRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\x12\x0c\n\x04game\x18\x02 \x01(\t\x12\x12\n\nagent_seat\x18\x03 \x01(\x05\x12.\n\x07options\x18\x04 \x01(\x0b\x32\x1d.game_agent.v1.SessionOptions\"d\n\x0eSessionOptions\x12\x0e\n\x06greedy\x18\x01 \x01(\x08\x12\x0c\n\x04seed\x18\x02 \x01(\x04\x12\x1c\n\x14idle_timeout_seconds\x18\x03 \x01(\x05\x12\x16\n\x0eignore_profile\x18\x04 \x01(\x08\"\x87\x02\n\x07Session\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tplayer_id\x18\x02 \x01(\t\x12(\n\x04game\x18\x03 \x01(\x0b\x32\x1a.game_agent.v1.GameVariant\x12\x12\n\nagent_seat\x18\x04 \x01(\x05\x12\x11\n\tnext_turn\x18\x05 \x01(\x03\x12\x17\n\x0f\x65pisodes_played\x18\x06 \x01(\x03\x12\x18\n\x10returning_player\x18\x07 \x01(\x08\x12\x1a\n\x12\x65xpires_at_unix_ms\x18\x08 \x01(\x03\x12\'\n\x05model\x18\t \x01(\x0b\x32\x18.game_agent.v1.ModelInfo\x12\x0c\n\x04seed\x18\n \x01(\x04\"=\n\x14ResumeSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x11\n\tplayer_id\x18\x02 \x01(\t\"\'\n\x11\x45ndSessionRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\"C\n\x12\x45ndSessionResponse\x12-\n\x07profile\x18\x01 \x01(\x0b\x32\x1c.game_agent.v1.PlayerProfile\"\'\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\x0e\n\x06values\x18\x02 \x03(\x02\"\x94\x01\n\nActRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x03\x12*\n\x0bobservation\x18\x03 \x01(\x0b\x32\x15.game_agent.v1.Tensor\x12\x13\n\x0b\x61\x63tion_mask\x18\x04 \x03(\x08\x12\x0e\n\x06reward\x18\x05 \x01(\x02J\x04\x08\x06\x10\x07R\rlegal_actions\"\x8c\x01\n\x0b\x41\x63tResponse\x12\x0c\n\x04turn\x18\x01 \x01(\x03\x12\x0e\n\x06\x61\x63tion\x18\x02 \x01(\x05\x12\x1c\n\x14\x61\x63tion_probabilities\x18\x03 \x03(\x02\x12\r\n\x05value\x18\x04 \x01(\x02\x12\x10\n\x08replayed\x18\x05 \x01(\x08\x12 \n\x18player_action_prediction\x18\x06 \x03(\x02\"y\n\x11\x45ndEpisodeRequest\x12\x12\n\nsession_id\x18\x01 \x01(\t\x12\x0c\n\x04turn\x18\x02 \x01(\x03\x12\x14\n\x0c\x66inal_reward\x18\x03 \x01(\x02\x12,\n\x06result\x18\x04 \x01(\x0e\x32\x1c.game_agent.v1.EpisodeResult\"c\n\x12\x45ndEpisodeResponse\x12\x0c\n\x04turn\x18\x01 \x01(\x03\x12\x10\n\x08replayed\x18\x02 \x01(\x08\x12-\n\x07profile\x18\x03 \x01(\x0b\x32\x1c.game_agent.v1.PlayerProfile\"{\n\x0bPlayRequest\x12(\n\x03\x61\x63t\x18\x01 \x01(\x0b\x32\x19.game_agent.v1.ActRequestH\x00\x12\x37\n\x0b\x65nd_episode\x18\x02 \x01(\x0b\x32 .game_agent.v1.EndEpisodeRequestH\x00\x42\t\n\x07request\"\xa6\x01\n\x0cPlayResponse\x12)\n\x03\x61\x63t\x18\x01 \x01(\x0b\x32\x1a.game_agent.v1.ActResponseH\x00\x12\x38\n\x0b\x65nd_episode\x18\x02 \x01(\x0b\x32!.game_agent.v1.EndEpisodeResponseH\x00\x12%\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x14.game_agent.v1.ErrorH\x00\x42\n\n\x08response\"4\n\x05\x45rror\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04turn\x18\x03 \x01(\x03\"&\n\x11GetProfileRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\")\n\x14\x44\x65leteProfileRequest\x12\x11\n\tplayer_id\x18\x01 \x01(\t\"@\n\x15\x44\x65leteProfileResponse\x12\x0f\n\x07\x64\x65leted\x18\x01 \x01(\x08\x12\x16\n\x0esessions_ended\x18\x02 \x01(\x05\"\xeb\x01\n\rPlayerProfile\x12\x11\n\tplayer_id\x18\x01 \x01(\t\x12\x17\n\x0f\x65pisodes_played\x18\x02 \x01(\x03\x12\x12\n\nagent_wins\x18\x03 \x01(\x03\x12\x13\n\x0bplayer_wins\x18\x04 \x01(\x03\x12\r\n\x05\x64raws\x18\x05 \x01(\x03\x12\x14\n\x0cskill_rating\x18\x06 \x01(\x01\x12(\n\x05games\x18\x07 \x03(\x0b\x32\x19.game_agent.v1.GameRecord\x12\x1a\n\x12\x63reated_at_unix_ms\x18\x08 \x01(\x03\x12\x1a\n\x12updated_at_unix_ms\x18\t \x01(\x03\"\x88\x01\n\nGameRecord\x12\x0c\n\x04game\x18\x01 \x01(\t\x12\x17\n\x0f\x65pisodes_played\x18\x02 \x01(\x03\x12\x12\n\nagent_wins\x18\x03 \x01(\x03\x12\x13\n\x0bplayer_wins\x18\x04 \x01(\x03\x12\r\n\x05\x64raws\x18\x05 \x01(\x03\x12\x1b\n\x13recent_agent_reward\x18\x06 \x01(\x01*K\n\x0fProtocolVersion\x12 \n\x1cPROTOCOL_VERSION_UNSPECIFIED\x10\x00\x12\x16\n\x12PROTOCOL_VERSION_1\x10\x01*p\n\rTurnStructure\x12\x1e\n\x1aTURN_STRUCTURE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aTURN_STRUCTURE_ALTERNATING\x10\x01\x12\x1f\n\x1bTURN_STRUCTURE_SIMULTANEOUS\x10\x02*X\n\rEpisodeResult\x12\x1e\n\x1a\x45PISODE_RESULT_UNSPECIFIED\x10\x00\x12\r\n\tAGENT_WON\x10\x01\x12\x0e\n\nPLAYER_WON\x10\x02\x12\x08\n\x04\x44RAW\x10\x03\x32\x9c\x06\n\x0c\x41gentService\x12O\n\rGetServerInfo\x12#.game_agent.v1.GetServerInfoRequest\x1a\x19.game_agent.v1.ServerInfo\x12N\n\tListGames\x12\x1f.game_agent.v1.ListGamesRequest\x1a .game_agent.v1.ListGamesResponse\x12J\n\x0cStartSession\x12\".game_agent.v1.StartSessionRequest\x1a\x16.game_agent.v1.Session\x12L\n\rResumeSession\x12#.game_agent.v1.ResumeSessionRequest\x1a\x16.game_agent.v1.Session\x12Q\n\nEndSession\x12 .game_agent.v1.EndSessionRequest\x1a!.game_agent.v1.EndSessionResponse\x12<\n\x03\x41\x63t\x12\x19.game_agent.v1.ActRequest\x1a\x1a.game_agent.v1.ActResponse\x12\x43\n\x04Play\x12\x1a.game_agent.v1.PlayRequest\x1a\x1b.game_agent.v1.PlayResponse(\x01\x30\x01\x12Q\n\nEndEpisode\x12 .game_agent.v1.EndEpisodeRequest\x1a!.game_agent.v1.EndEpisodeResponse\x12L\n\nGetProfile\x12 .game_agent.v1.GetProfileRequest\x1a\x1c.game_agent.v1.PlayerProfile\x12Z\n\rDeleteProfile\x12#.game_agent.v1.DeleteProfileRequest\x1a$.game_agent.v1.DeleteProfileResponseB=\n\x10\x64\x65v.gameagent.v1P\x01Z\x18gameagent/v1;gameagentv1\xaa\x02\x0cGameAgent.V1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,12 +34,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._serialized_options = b'\n\020dev.gameagent.v1P\001Z\030gameagent/v1;gameagentv1\252\002\014GameAgent.V1'
   _globals['_GAMEVARIANT_PARAMETERSENTRY']._loaded_options = None
   _globals['_GAMEVARIANT_PARAMETERSENTRY']._serialized_options = b'8\001'
-  _globals['_PROTOCOLVERSION']._serialized_start=3297
-  _globals['_PROTOCOLVERSION']._serialized_end=3372
-  _globals['_TURNSTRUCTURE']._serialized_start=3374
-  _globals['_TURNSTRUCTURE']._serialized_end=3486
-  _globals['_EPISODERESULT']._serialized_start=3488
-  _globals['_EPISODERESULT']._serialized_end=3576
+  _globals['_PROTOCOLVERSION']._serialized_start=3311
+  _globals['_PROTOCOLVERSION']._serialized_end=3386
+  _globals['_TURNSTRUCTURE']._serialized_start=3388
+  _globals['_TURNSTRUCTURE']._serialized_end=3500
+  _globals['_EPISODERESULT']._serialized_start=3502
+  _globals['_EPISODERESULT']._serialized_end=3590
   _globals['_GETSERVERINFOREQUEST']._serialized_start=51
   _globals['_GETSERVERINFOREQUEST']._serialized_end=127
   _globals['_SERVERINFO']._serialized_start=130
@@ -63,39 +63,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SESSIONOPTIONS']._serialized_start=1337
   _globals['_SESSIONOPTIONS']._serialized_end=1437
   _globals['_SESSION']._serialized_start=1440
-  _globals['_SESSION']._serialized_end=1689
-  _globals['_RESUMESESSIONREQUEST']._serialized_start=1691
-  _globals['_RESUMESESSIONREQUEST']._serialized_end=1752
-  _globals['_ENDSESSIONREQUEST']._serialized_start=1754
-  _globals['_ENDSESSIONREQUEST']._serialized_end=1793
-  _globals['_ENDSESSIONRESPONSE']._serialized_start=1795
-  _globals['_ENDSESSIONRESPONSE']._serialized_end=1862
-  _globals['_TENSOR']._serialized_start=1864
-  _globals['_TENSOR']._serialized_end=1903
-  _globals['_ACTREQUEST']._serialized_start=1906
-  _globals['_ACTREQUEST']._serialized_end=2054
-  _globals['_ACTRESPONSE']._serialized_start=2057
-  _globals['_ACTRESPONSE']._serialized_end=2197
-  _globals['_ENDEPISODEREQUEST']._serialized_start=2199
-  _globals['_ENDEPISODEREQUEST']._serialized_end=2320
-  _globals['_ENDEPISODERESPONSE']._serialized_start=2322
-  _globals['_ENDEPISODERESPONSE']._serialized_end=2421
-  _globals['_PLAYREQUEST']._serialized_start=2423
-  _globals['_PLAYREQUEST']._serialized_end=2546
-  _globals['_PLAYRESPONSE']._serialized_start=2549
-  _globals['_PLAYRESPONSE']._serialized_end=2715
-  _globals['_ERROR']._serialized_start=2717
-  _globals['_ERROR']._serialized_end=2769
-  _globals['_GETPROFILEREQUEST']._serialized_start=2771
-  _globals['_GETPROFILEREQUEST']._serialized_end=2809
-  _globals['_DELETEPROFILEREQUEST']._serialized_start=2811
-  _globals['_DELETEPROFILEREQUEST']._serialized_end=2852
-  _globals['_DELETEPROFILERESPONSE']._serialized_start=2854
-  _globals['_DELETEPROFILERESPONSE']._serialized_end=2918
-  _globals['_PLAYERPROFILE']._serialized_start=2921
-  _globals['_PLAYERPROFILE']._serialized_end=3156
-  _globals['_GAMERECORD']._serialized_start=3159
-  _globals['_GAMERECORD']._serialized_end=3295
-  _globals['_AGENTSERVICE']._serialized_start=3579
-  _globals['_AGENTSERVICE']._serialized_end=4375
+  _globals['_SESSION']._serialized_end=1703
+  _globals['_RESUMESESSIONREQUEST']._serialized_start=1705
+  _globals['_RESUMESESSIONREQUEST']._serialized_end=1766
+  _globals['_ENDSESSIONREQUEST']._serialized_start=1768
+  _globals['_ENDSESSIONREQUEST']._serialized_end=1807
+  _globals['_ENDSESSIONRESPONSE']._serialized_start=1809
+  _globals['_ENDSESSIONRESPONSE']._serialized_end=1876
+  _globals['_TENSOR']._serialized_start=1878
+  _globals['_TENSOR']._serialized_end=1917
+  _globals['_ACTREQUEST']._serialized_start=1920
+  _globals['_ACTREQUEST']._serialized_end=2068
+  _globals['_ACTRESPONSE']._serialized_start=2071
+  _globals['_ACTRESPONSE']._serialized_end=2211
+  _globals['_ENDEPISODEREQUEST']._serialized_start=2213
+  _globals['_ENDEPISODEREQUEST']._serialized_end=2334
+  _globals['_ENDEPISODERESPONSE']._serialized_start=2336
+  _globals['_ENDEPISODERESPONSE']._serialized_end=2435
+  _globals['_PLAYREQUEST']._serialized_start=2437
+  _globals['_PLAYREQUEST']._serialized_end=2560
+  _globals['_PLAYRESPONSE']._serialized_start=2563
+  _globals['_PLAYRESPONSE']._serialized_end=2729
+  _globals['_ERROR']._serialized_start=2731
+  _globals['_ERROR']._serialized_end=2783
+  _globals['_GETPROFILEREQUEST']._serialized_start=2785
+  _globals['_GETPROFILEREQUEST']._serialized_end=2823
+  _globals['_DELETEPROFILEREQUEST']._serialized_start=2825
+  _globals['_DELETEPROFILEREQUEST']._serialized_end=2866
+  _globals['_DELETEPROFILERESPONSE']._serialized_start=2868
+  _globals['_DELETEPROFILERESPONSE']._serialized_end=2932
+  _globals['_PLAYERPROFILE']._serialized_start=2935
+  _globals['_PLAYERPROFILE']._serialized_end=3170
+  _globals['_GAMERECORD']._serialized_start=3173
+  _globals['_GAMERECORD']._serialized_end=3309
+  _globals['_AGENTSERVICE']._serialized_start=3593
+  _globals['_AGENTSERVICE']._serialized_end=4389
 # @@protoc_insertion_point(module_scope)

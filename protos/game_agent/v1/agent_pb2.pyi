@@ -172,7 +172,7 @@ class SessionOptions(_message.Message):
     def __init__(self, greedy: _Optional[bool] = ..., seed: _Optional[int] = ..., idle_timeout_seconds: _Optional[int] = ..., ignore_profile: _Optional[bool] = ...) -> None: ...
 
 class Session(_message.Message):
-    __slots__ = ("session_id", "player_id", "game", "agent_seat", "next_turn", "episodes_played", "returning_player", "expires_at_unix_ms", "model")
+    __slots__ = ("session_id", "player_id", "game", "agent_seat", "next_turn", "episodes_played", "returning_player", "expires_at_unix_ms", "model", "seed")
     SESSION_ID_FIELD_NUMBER: _ClassVar[int]
     PLAYER_ID_FIELD_NUMBER: _ClassVar[int]
     GAME_FIELD_NUMBER: _ClassVar[int]
@@ -182,6 +182,7 @@ class Session(_message.Message):
     RETURNING_PLAYER_FIELD_NUMBER: _ClassVar[int]
     EXPIRES_AT_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
     session_id: str
     player_id: str
     game: GameVariant
@@ -191,7 +192,8 @@ class Session(_message.Message):
     returning_player: bool
     expires_at_unix_ms: int
     model: ModelInfo
-    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., game: _Optional[_Union[GameVariant, _Mapping]] = ..., agent_seat: _Optional[int] = ..., next_turn: _Optional[int] = ..., episodes_played: _Optional[int] = ..., returning_player: _Optional[bool] = ..., expires_at_unix_ms: _Optional[int] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
+    seed: int
+    def __init__(self, session_id: _Optional[str] = ..., player_id: _Optional[str] = ..., game: _Optional[_Union[GameVariant, _Mapping]] = ..., agent_seat: _Optional[int] = ..., next_turn: _Optional[int] = ..., episodes_played: _Optional[int] = ..., returning_player: _Optional[bool] = ..., expires_at_unix_ms: _Optional[int] = ..., model: _Optional[_Union[ModelInfo, _Mapping]] = ..., seed: _Optional[int] = ...) -> None: ...
 
 class ResumeSessionRequest(_message.Message):
     __slots__ = ("session_id", "player_id")
