@@ -37,6 +37,7 @@ from clients.handshake import (
     check_player_id,
     incompatible_from,
     server_info_request,
+    start_session_request,
 )
 from clients.retry import RetryPolicy, TlsConfig, channel_credentials
 from clients.types import (
@@ -142,15 +143,14 @@ class AsyncAgentClient:
         streaming: bool = False,
     ) -> AsyncAgentSession:
         """Start a session; ``seat`` is the agent's seat (see ``AgentClient.session``)."""
-        check_player_id(player_id)
-        options = pb.SessionOptions(
+        request = start_session_request(
+            player_id,
+            game,
+            seat,
             greedy=greedy,
             seed=seed,
-            idle_timeout_seconds=idle_timeout_s,
+            idle_timeout_s=idle_timeout_s,
             ignore_profile=ignore_profile,
-        )
-        request = pb.StartSessionRequest(
-            player_id=player_id, game=str(game), agent_seat=seat, options=options
         )
         info = session_from_proto(await self.call("StartSession", request, retry=False))
         return AsyncAgentSession(self, info, streaming)

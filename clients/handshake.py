@@ -1,12 +1,16 @@
-"""What every call carries (metadata) and the version check made on connect.
+"""What every call carries (metadata), the version check made on connect, and the
+checks of a new session's arguments.
 
 Shared by the blocking and the asyncio clients so both refuse an incompatible
-server with the same message.
+server, or a bad argument, with the same message.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
+
+import numpy as np
 
 from clients.errors import (
     ClientConfigError,
@@ -61,6 +65,42 @@ def incompatible_from(error: FailedPrecondition, address: str) -> IncompatibleSe
         f"the server at {address} refused this client's protocol {PROTOCOL_VERSION}: "
         f"{error.details}"
     )
+
+
+def start_session_request(
+    player_id: str,
+    game: Any,
+    seat: int,
+    *,
+    greedy: bool,
+    seed: int,
+    idle_timeout_s: int,
+    ignore_profile: bool,
+) -> pb.StartSessionRequest:
+    """The ``StartSession`` request for ``AgentClient.session``'s arguments, each checked
+    first: a bad one raises InvalidArgument naming it, before a round trip is spent."""
+    check_player_id(player_id)
+    _check_int("seat", seat, 0, 2**31 - 1)
+    _check_int("seed", seed, 0, 2**64 - 1)
+    _check_int("idle_timeout_s", idle_timeout_s, 0, 2**31 - 1)
+    options = pb.SessionOptions(
+        greedy=bool(greedy),
+        seed=seed,
+        idle_timeout_seconds=idle_timeout_s,
+        ignore_profile=bool(ignore_profile),
+    )
+    return pb.StartSessionRequest(
+        player_id=player_id, game=str(game), agent_seat=seat, options=options
+    )
+
+
+def _check_int(name: str, value: Any, low: int, high: int) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | np.integer)
+        or not (low <= value <= high)
+    ):
+        raise InvalidArgument(f"{name} must be an integer in {low}..{high}, got {value!r}")
 
 
 def check_player_id(player_id: str) -> None:

@@ -48,6 +48,7 @@ from clients.handshake import (
     check_player_id,
     incompatible_from,
     server_info_request,
+    start_session_request,
 )
 from clients.retry import RetryPolicy, TlsConfig, channel_credentials
 from clients.types import (
@@ -170,15 +171,14 @@ class AgentClient:
         them reproducible: the same seed, model, starting memory (a new player, or
         ``ignore_profile``) and moves of yours give the same moves of the agent.
         """
-        check_player_id(player_id)
-        options = pb.SessionOptions(
+        request = start_session_request(
+            player_id,
+            game,
+            seat,
             greedy=greedy,
             seed=seed,
-            idle_timeout_seconds=idle_timeout_s,
+            idle_timeout_s=idle_timeout_s,
             ignore_profile=ignore_profile,
-        )
-        request = pb.StartSessionRequest(
-            player_id=player_id, game=str(game), agent_seat=seat, options=options
         )
         # Not retried: a lost reply would leave a second, orphaned session behind.
         info = session_from_proto(self.call("StartSession", request, retry=False))

@@ -73,5 +73,7 @@ def test_async_errors_are_typed(agent_server):
                 await client.resume_session("missing", "someone")
             with pytest.raises(errors.InvalidArgument, match="name=nope"):
                 await client.session("someone", "matrix(name=nope)")
+            with pytest.raises(errors.InvalidArgument, match=r"seed must be an integer in 0\.\."):
+                await client.session("someone", "matrix(name=rps)", seed=-3)
 
     run(play())

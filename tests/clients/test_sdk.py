@@ -103,6 +103,28 @@ def test_status_codes_map_to_the_error_tree(client):
         session.act(rps_obs(), RPS_MASK)
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("seed", -1),
+        ("seed", 2**64),
+        ("seed", 1.5),
+        ("seed", True),
+        ("idle_timeout_s", -5),
+        ("idle_timeout_s", 2**31),
+        ("seat", "1"),
+    ],
+)
+def test_bad_session_arguments_are_named_before_a_round_trip(option, value):
+    class Unreachable(AgentClient):
+        def call(self, *args, **kwargs):
+            raise AssertionError("a request was sent")
+
+    client = Unreachable.__new__(Unreachable)  # no channel: the check must come first
+    with pytest.raises(errors.InvalidArgument, match=rf": {option} must be an integer in"):
+        client.session("args", RPS, **{option: value})
+
+
 def test_resume_continues_at_the_turn_the_server_expects(client):
     session = client.session("resumer", RPS)
     session.act(rps_obs(), RPS_MASK)
