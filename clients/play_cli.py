@@ -78,7 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-ca", metavar="PEM", help="with --tls: trust this CA instead")
     parser.add_argument("--streaming", action="store_true", help="send turns over one stream")
     parser.add_argument("--points", type=int, default=5, help="pong: points to win a match")
-    parser.add_argument("--seed", type=int, default=None, help="seed for deals and serves")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed for deals, serves and the agent's sampled moves (0..2**64-1)",
+    )
 
 
 def default_player_id() -> str:
@@ -105,6 +110,8 @@ def run(
     agent_seat = 1 - args.seat
     if args.checkpoint and not args.local:
         raise PlayError("--checkpoint only applies with --local")
+    if args.seed is not None and not 0 <= args.seed < 2**64:
+        raise PlayError(f"--seed must be in 0..2**64-1, got {args.seed}")
     if args.local:
         if local_opponent is None:
             raise PlayError("--local needs the game-agent command: run `game-agent play --local`")
@@ -122,7 +129,11 @@ def run(
         tls=_tls(args),
     )
     player = args.player_id or default_player_id()
-    with client, ServedOpponent(client, player, spec, agent_seat, streaming=args.streaming) as op:
+    seed = args.seed or 0  # 0: the server picks one
+    with (
+        client,
+        ServedOpponent(client, player, spec, agent_seat, streaming=args.streaming, seed=seed) as op,
+    ):
         return _report(_play(args, spec, op, demo_options))
 
 

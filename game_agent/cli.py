@@ -89,7 +89,7 @@ def run_play(args: argparse.Namespace) -> int:
     if args.local:
         from game_agent.local import local_opponent_factory
 
-        factory = local_opponent_factory(args.checkpoint)
+        factory = local_opponent_factory(args.checkpoint, seed=args.seed)
     try:
         return run(args, local_opponent=factory)
     except (PlayError, AgentError) as exc:

@@ -33,6 +33,7 @@ import numpy as np
 
 from game_agent.errors import CheckpointError, IncompatibleGameError
 from game_agent.learner import Decision, EpisodeOutcome, Learner
+from game_agent.sampling import seeded_draw
 from games import GameSpec, parse_spec
 
 
@@ -49,7 +50,12 @@ class InsightTracker(Protocol):
 
 
 class LocalOpponent:
-    """A :class:`~game_agent.learner.Learner` on seat ``seat`` of ``spec``, one player's memory."""
+    """A :class:`~game_agent.learner.Learner` on seat ``seat`` of ``spec``, one player's memory.
+
+    With a ``seed`` (0..2**64-1), every sampled move is drawn as a served session with that
+    seed draws it (``game_agent.sampling.seeded_draw`` of the seed and the turn number), so
+    one seed and one sequence of the player's moves replay one game, here or on a server.
+    """
 
     def __init__(
         self,
@@ -59,6 +65,7 @@ class LocalOpponent:
         *,
         greedy: bool = False,
         tracker: InsightTracker | None = None,
+        seed: int | None = None,
     ):
         self.spec = parse_spec(spec)
         if not learner.supports(self.spec):
@@ -70,6 +77,8 @@ class LocalOpponent:
             raise IncompatibleGameError(
                 f"seat must be 0..{self.spec.num_agents - 1} for {self.spec.name}, got {seat}"
             )
+        if seed is not None and not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be in 0..2**64-1, got {seed}")
         self.learner = learner
         self.seat = seat
         self.agent = self.spec.agents[seat]
@@ -80,6 +89,10 @@ class LocalOpponent:
         self.results = {"agent": 0, "player": 0, "draw": 0}
         self._episode_reward = 0.0
         self._moves = 0
+        self.seed = seed
+        """With a seed, sampled moves are those a served session with that seed plays."""
+        self._turn = 1
+        """The turn number a served session would be at (acts and episode ends count)."""
 
     def act(self, observation: Any, action_mask: Any = None, reward: float = 0.0) -> int:
         """The agent's move; ``reward`` is what it received since its previous move."""
@@ -89,11 +102,13 @@ class LocalOpponent:
                 [self.state], np.array([reward], np.float32), np.array([False])
             )
             self._episode_reward += float(reward)
+        draws = None if self.seed is None else np.array([seeded_draw(self.seed, self._turn)])
         decision, [self.state] = self.learner.act(
-            [self.state], obs[None], mask[None], greedy=self.greedy
+            [self.state], obs[None], mask[None], greedy=self.greedy, draws=draws
         )
         self.last_decision = decision
         self._moves += 1
+        self._turn += 1
         if self.tracker is not None:
             self.tracker.record_prediction(getattr(decision, "player_prediction", None))
         return int(decision.actions[0])
@@ -117,6 +132,7 @@ class LocalOpponent:
         if self.tracker is not None:
             self.tracker.record_result(outcome)
         self._episode_reward, self._moves = 0.0, 0
+        self._turn += 1
 
     def insight(self) -> dict[str, str]:
         if self.tracker is not None:
@@ -182,13 +198,15 @@ def local_opponent_factory(
     *,
     models_dir: Path = DEFAULT_MODELS_DIR,
     greedy: bool = False,
+    seed: int | None = None,
 ) -> Callable[[GameSpec, int, InsightTracker | None], LocalOpponent]:
-    """A ``(spec, agent seat, tracker) -> LocalOpponent`` builder loading ``checkpoint``."""
+    """A ``(spec, agent seat, tracker) -> LocalOpponent`` builder loading ``checkpoint``
+    (``seed``: see :class:`LocalOpponent`)."""
 
     def build(spec: GameSpec, seat: int, tracker: InsightTracker | None) -> LocalOpponent:
         from game_agent.checkpoint import load
 
         path = Path(checkpoint) if checkpoint else default_checkpoint(spec.family, models_dir)
-        return LocalOpponent(load(path), spec, seat, greedy=greedy, tracker=tracker)
+        return LocalOpponent(load(path), spec, seat, greedy=greedy, tracker=tracker, seed=seed)
 
     return build

@@ -42,6 +42,8 @@ def test_option_mistakes_are_reported_clearly(capsys):
         play_cli.run(parse("matrix", "--checkpoint", "x.safetensors"))
     with pytest.raises(play_cli.PlayError, match="game-agent play --local"):
         play_cli.run(parse("matrix", "--local"))
+    with pytest.raises(play_cli.PlayError, match=r"--seed must be in 0..2\*\*64-1, got -4"):
+        play_cli.run(parse("matrix", "--seed", "-4"))
     assert play_cli.main(["connect_n", "--style", "nope"]) == 2
     assert "has no style 'nope'" in capsys.readouterr().err
     assert play_cli.main(["matrix", "--variant", "pong"]) == 2

@@ -12,6 +12,7 @@ from clients.insight import GameFacts, PlayerInsight
 from clients.opponent import AdaptiveOpponent
 from game_agent.errors import CheckpointError, IncompatibleGameError
 from game_agent.local import LocalOpponent, default_checkpoint, local_opponent_factory
+from game_agent.sampling import inverse_cdf, seeded_draw
 from games import parse_spec
 from tests.clients.step_learner import StepLearner, replay
 
@@ -106,3 +107,27 @@ def test_the_factory_loads_a_saved_checkpoint_and_plays_it(tmp_path):
     np.testing.assert_allclose(loaded, probs(saved), atol=1e-6)
     fresh = tiny_models.RL2Learner(saved.layout, tiny_models.TINY, seed=0)
     assert not np.allclose(loaded, probs(fresh), atol=1e-3), "the saved weights were loaded"
+
+
+def test_a_seeded_opponent_samples_at_the_draws_of_a_served_session(tmp_path):
+    """Turn t (acts and episode ends counted, from 1) samples at seeded_draw(seed, t)."""
+    tiny_models = pytest.importorskip("tests.clients.tiny_models")
+    variant = parse_spec(tiny_models.VARIANTS["matrix"][0])
+    tiny_models.save_tiny_checkpoint(tmp_path / "models" / "matrix", "matrix")
+    build = local_opponent_factory(None, models_dir=tmp_path / "models", seed=41)
+
+    def match(opponent) -> list[tuple[int, int]]:
+        played = []
+        for turn in (1, 2, 3, 5, 6):  # turn 4 ends the first episode
+            if turn == 5:
+                opponent.end_episode(final_reward=1.0)
+            action = opponent.act(OBS, MASK, reward=0.5)
+            [want] = inverse_cdf(opponent.last_decision.probs, [seeded_draw(41, turn)])
+            played.append((action, int(want)))
+        return played
+
+    first = match(build(variant, 1, None))
+    assert [a for a, want in first] == [want for _, want in first]
+    assert match(build(variant, 1, None)) == first
+    with pytest.raises(ValueError, match=r"seed must be in 0..2\*\*64-1, got -1"):
+        LocalOpponent(StepLearner(), RPS, seed=-1)
