@@ -82,7 +82,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed",
         type=int,
         default=None,
-        help="seed for deals, serves and the agent's sampled moves (0..2**64-1)",
+        help="seed for deals, serves and the agent's sampled moves (0..2**64-1; a server "
+        "picks its own seed for 0)",
     )
 
 
