@@ -57,6 +57,13 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="microseconds a batch waits for concurrent turns (default: %(default)s)",
     )
     parser.add_argument(
+        "--crowd-window-us",
+        type=float,
+        default=_DEFAULTS.crowd_window_s * 1e6,
+        help="microseconds a batch may keep taking turns while several sessions play "
+        "(default: %(default)s; 0: off)",
+    )
+    parser.add_argument(
         "--max-batch", type=int, default=_DEFAULTS.max_batch_size, help="turns per forward pass"
     )
     parser.add_argument(
@@ -116,6 +123,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         metrics_port=args.metrics_port,
         idle_timeout_s=args.idle_timeout,
         batch_window_s=args.batch_window_us / 1e6,
+        crowd_window_s=args.crowd_window_us / 1e6,
         max_batch_size=args.max_batch,
         model_threads=args.turn_threads,
         inference=args.inference,

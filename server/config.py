@@ -51,6 +51,10 @@ class ServerConfig:
     default) runs at once: under load, turns still share forward passes, because those
     arriving while the workers are busy form the next batch (``server.engine``), and at low
     load no turn waits for company that is not coming."""
+    crowd_window_s: float = 0.002
+    """While several sessions are playing, how long a turn engine worker may keep taking
+    turns for one batch, as long as they keep coming (it stops at the first 0.5 ms without
+    one; ``server.engine``). A lone session never waits. 0 disables it."""
     max_batch_size: int = 64
     """Most turns answered by one forward pass and committed in one transaction."""
     model_threads: int = 1
@@ -122,6 +126,8 @@ class ServerConfig:
             raise ConfigError(f"inference must be 'onnxruntime' or 'torch', got {self.inference!r}")
         if self.batch_window_s < 0:
             raise ConfigError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
+        if self.crowd_window_s < 0:
+            raise ConfigError(f"crowd_window_s must be >= 0, got {self.crowd_window_s}")
         if self.idle_timeout_s > self.max_idle_timeout_s:
             raise ConfigError("idle_timeout_s must not exceed max_idle_timeout_s")
         if self.cpus:

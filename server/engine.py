@@ -13,6 +13,14 @@ variant, greedy) key) and one store transaction. ``window_s`` > 0 makes
 a worker wait that long for company after the first job (a throughput knob for
 machines where a forward pass of one costs nearly as much as one of many).
 
+``crowd_window_s`` > 0 waits only when company is coming: while several
+sessions are playing (two submissions in a row came from different sessions
+within the last ``crowd_recent_s``), a worker keeps taking turns after the first until
+none arrives for ``crowd_gap_s`` or ``crowd_window_s`` has passed. A lone
+session never waits. This matters for unary calls: grpc.aio accepts one new
+call per event-loop iteration, so without it a busy worker takes turns one or
+two at a time and each pays a whole forward pass and commit (BENCHMARKS.md).
+
 A :class:`Job` optionally carries a turn for the forward pass, and always a
 ``finish`` that runs in the worker after it (it turns the forward pass's row
 into the record to commit) and a ``deliver`` that runs on the event loop with
@@ -91,6 +99,8 @@ class Job:
     deliver: Callable[[Outcome], None]
     """Event loop: called exactly once with the outcome."""
     turn: tuple[TurnKey, TurnInput] | None = None
+    owner: str | None = None
+    """The session the job belongs to (tells one session from several playing)."""
 
 
 _STOP = object()
@@ -107,15 +117,28 @@ class TurnEngine:
         threads: int,
         max_batch: int,
         window_s: float = 0.0,
+        crowd_window_s: float = 0.0,
+        crowd_gap_s: float = 0.0005,
+        crowd_recent_s: float = 0.05,
         on_batch: Callable[[TurnKey, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
     ):
-        if threads < 1 or max_batch < 1 or window_s < 0:
-            raise ValueError(f"bad engine settings: {threads=}, {max_batch=}, {window_s=}")
+        waits = (window_s, crowd_window_s, crowd_gap_s, crowd_recent_s)
+        if threads < 1 or max_batch < 1 or min(waits) < 0:
+            raise ValueError(
+                f"bad engine settings: {threads=}, {max_batch=}, {window_s=}, "
+                f"{crowd_window_s=}, {crowd_gap_s=}, {crowd_recent_s=}"
+            )
         self._learners = learners
         self._commit = commit
         self._max_batch = max_batch
         self._window_s = window_s
+        self._crowd_window_s = crowd_window_s
+        self._crowd_gap_s = crowd_gap_s
+        self._crowd_recent_s = crowd_recent_s
+        self._last_owner: str | None = None
+        self._crowded_at = -float("inf")
+        """``time.monotonic()`` when a job last followed one of another session."""
         self._on_batch = on_batch
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -139,6 +162,10 @@ class TurnEngine:
                 thread.start()
         self._pending += 1
         self._idle.clear()
+        if job.owner != self._last_owner:
+            if self._last_owner is not None and job.owner is not None:
+                self._crowded_at = time.monotonic()
+            self._last_owner = job.owner
         self._queue.put(job)
 
     async def drain(self) -> None:
@@ -175,10 +202,15 @@ class TurnEngine:
         if first is _STOP:
             return None
         jobs = [first]
-        deadline = time.monotonic() + self._window_s
+        start = time.monotonic()
+        fixed_until = start + self._window_s
+        crowded = self._crowd_window_s and start - self._crowded_at < self._crowd_recent_s
+        crowd_until = start + self._crowd_window_s if crowded else start
         while len(jobs) < self._max_batch:
+            now = time.monotonic()
+            # The fixed window waits out its time; the crowd window only while turns keep coming.
+            wait = max(fixed_until - now, min(crowd_until - now, self._crowd_gap_s))
             try:
-                wait = deadline - time.monotonic()
                 job = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
             except queue.Empty:
                 break

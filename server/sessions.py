@@ -153,6 +153,7 @@ class SessionManager:
             threads=config.model_threads,
             max_batch=config.max_batch_size,
             window_s=config.batch_window_s,
+            crowd_window_s=config.crowd_window_s,
             on_batch=lambda key, n: batch_sizes[key.model].observe(n),
             on_commit=self._metrics.commit_batch_size.observe,
         )
@@ -683,7 +684,8 @@ class SessionManager:
                 if live is not None:
                     live.lock.release()
 
-        self._engine.submit(Job(finish, deliver, turn))
+        owner = None if live is None else live.record.session_id
+        self._engine.submit(Job(finish, deliver, turn, owner))
         return future
 
     async def _commit_only(self, commit: Commit) -> CommitStatus:

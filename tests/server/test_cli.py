@@ -38,6 +38,7 @@ def test_options_map_onto_the_config(tmp_path):
             "--metrics-port", "9100",
             "--idle-timeout", "90",
             "--batch-window-us", "250",
+            "--crowd-window-us", "1500",
             "--max-batch", "16",
             "--turn-threads", "2",
             "--sync-commits",
@@ -54,6 +55,7 @@ def test_options_map_onto_the_config(tmp_path):
     assert (config.tls_cert, config.tls_key) == (Path("c.pem"), Path("k.pem"))
     assert (config.metrics_port, config.idle_timeout_s) == (9100, 90.0)
     assert config.batch_window_s == 250e-6 and config.max_batch_size == 16
+    assert config.crowd_window_s == 1500e-6
     assert config.model_threads == 2 and config.sync_commits and config.inference == "torch"
     assert (config.max_sessions_per_player, config.max_sessions) == (3, 50)
     assert config.max_request_bytes == 65536 and config.cpus == (0,)

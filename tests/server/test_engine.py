@@ -40,14 +40,14 @@ class Committer:
         return [CommitStatus.APPLIED] * len(commits)
 
 
-def commit_only(name: str, results: dict[str, object]) -> Job:
+def commit_only(name: str, results: dict[str, object], owner: str | None = None) -> Job:
     """A job with no turn that commits ``name`` and records its outcome under ``name``."""
 
     def finish(row):
         assert row is None
         return name, Commit(name, expected_turn=0)  # type: ignore[arg-type]
 
-    return Job(finish, lambda outcome: results.__setitem__(name, outcome))
+    return Job(finish, lambda outcome: results.__setitem__(name, outcome), owner=owner)
 
 
 def turn_job(name: str, state: AdaptationState, reward: float | None, results: dict) -> Job:
@@ -110,6 +110,52 @@ def test_a_window_lets_a_lone_job_wait_for_company():
 
     asyncio.run(main())
     assert committer.transactions == [["a", "b"]]
+
+
+CROWD = {"crowd_window_s": 5.0, "crowd_gap_s": 0.3}
+
+
+def test_while_sessions_crowd_a_batch_keeps_taking_turns_until_a_lull():
+    committer = Committer()
+    engine = TurnEngine({}, committer, threads=1, max_batch=8, crowd_recent_s=60.0, **CROWD)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("x", results, owner="p1"))
+        engine.submit(commit_only("y", results, owner="p2"))  # two sessions: a crowd
+        await engine.drain()
+        engine.submit(commit_only("a", results, owner="p1"))
+        engine.submit(commit_only("b", results, owner="p2"))
+        await asyncio.sleep(0.05)  # within the 0.3 s gap: joins the batch
+        engine.submit(commit_only("c", results, owner="p1"))
+        await asyncio.sleep(1.0)  # after a lull: the next batch
+        engine.submit(commit_only("d", results, owner="p2"))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions[-2:] == [["a", "b", "c"], ["d"]]
+
+
+@pytest.mark.parametrize("crowd_before", [False, True], ids=["never", "gone"])
+def test_a_lone_session_never_waits_for_company(crowd_before):
+    committer = Committer()
+    engine = TurnEngine({}, committer, threads=1, max_batch=8, crowd_recent_s=0.05, **CROWD)
+    results: dict[str, object] = {}
+
+    async def main():
+        if crowd_before:  # two sessions played, then one left
+            engine.submit(commit_only("x", results, owner="p1"))
+            engine.submit(commit_only("y", results, owner="p2"))
+            engine.submit(commit_only("z", results, owner="p1"))
+            await engine.drain()
+            await asyncio.sleep(0.2)  # longer than crowd_recent_s
+        engine.submit(commit_only("a", results, owner="p1"))
+        await asyncio.sleep(0.2)
+        engine.submit(commit_only("b", results, owner="p1"))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions[-2:] == [["a"], ["b"]]
 
 
 def test_turns_observe_rewards_then_act_once_per_batch_and_commit_together():
