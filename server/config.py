@@ -47,10 +47,11 @@ class ServerConfig:
     expiry_sweep_s: float = 30.0
     """How often expired sessions are swept from the store."""
     batch_window_s: float = 0.0
-    """How long a turn engine worker waits for more turns after the first of a batch. 0 (the
-    default) runs at once: under load, turns still share forward passes, because those
-    arriving while the workers are busy form the next batch (``server.engine``), and at low
-    load no turn waits for company that is not coming."""
+    """How long a turn engine worker waits for more turns after the first of a batch, always.
+    0 (the default) adds no fixed wait: under load, turns still share forward passes, because
+    those arriving while the workers are busy form the next batch, and ``crowd_window_s``
+    gathers more while several sessions play (``server.engine``); a lone session never
+    waits for company that is not coming."""
     crowd_window_s: float = 0.002
     """While several sessions are playing, how long a turn engine worker may keep taking
     turns for one batch, as long as they keep coming (it stops at the first 0.5 ms without

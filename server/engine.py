@@ -5,7 +5,7 @@ durable commit. The engine does all three in a worker thread and hands the
 results back to the event loop in *one* callback per batch, so a turn costs
 the loop one queue ``put`` and one wake-up, whatever the load.
 
-Batching needs no timer. Workers take every job waiting in the queue (up to
+Batching needs no fixed timer. Workers take every job waiting in the queue (up to
 ``max_batch``) when they become free: at low load a turn runs the moment it
 arrives, and under load the turns that arrived during the previous batch share
 the next forward pass (one ``game_agent.learner.observe_and_act`` per (model,
