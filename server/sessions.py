@@ -33,7 +33,12 @@ or the model changed since: states of another checkpoint are not reused).
 
 Ownership and limits. A session belongs to the principal (API key) that
 started it; a player id belongs to the principal that first used it. Live
-sessions are limited per player and in total; idle ones expire.
+sessions are limited per player and in total; idle ones expire. A turn moves a
+session's expiry to the idle timeout from now, rounded up to a step (a second, or a
+hundredth of a timeout shorter than 100 s: :func:`expiry_step_ms`), so a session
+playing on writes a new expiry once per step, not once per turn: the store leaves the
+stored one, and its indexes, alone in between. A session may outlive its idle timeout
+by less than one step; it never expires earlier.
 
 Concurrency. Calls on one session are serialised by its lock; sessions run
 concurrently. A turn handed to the engine keeps the lock until its outcome is
@@ -86,6 +91,15 @@ from server.validation import SessionSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+EXPIRY_STEP_MS = 1000
+"""The longest step expiries are rounded up to (see the module docstring)."""
+
+
+def expiry_step_ms(timeout_ms: int) -> int:
+    """The step a session with this idle timeout keeps its expiry to: a second, or a
+    hundredth of the timeout when that is shorter (at least 1 ms)."""
+    return max(1, min(EXPIRY_STEP_MS, timeout_ms // 100))
 
 
 @dataclass(frozen=True)
@@ -351,7 +365,12 @@ class SessionManager:
             episode_reward=record.episode_reward + reward,
             expires_ms=self._expiry(record),
         )
-        return (new, out.state, result), Commit(new, expected_turn=record.next_turn)
+        commit = Commit(
+            new,
+            expected_turn=record.next_turn,
+            expiry_changed=new.expires_ms != record.expires_ms,
+        )
+        return (new, out.state, result), commit
 
     def _apply_act(
         self,
@@ -442,7 +461,13 @@ class SessionManager:
             pending_outcome=pending,
             expires_ms=self._expiry(record),
         )
-        commit = Commit(new, expected_turn=record.next_turn, episode=episode, adaptation=adaptation)
+        commit = Commit(
+            new,
+            expected_turn=record.next_turn,
+            episode=episode,
+            adaptation=adaptation,
+            expiry_changed=new.expires_ms != record.expires_ms,
+        )
         return (new, state), commit
 
     def _apply_end(
@@ -643,7 +668,11 @@ class SessionManager:
         new = dataclasses.replace(record, state=state_bytes, pending_outcome="")
         profile_state = self._adaptation_record(record, live.model, state_bytes)
         commit = Commit(
-            new, expected_turn=record.next_turn, adaptation=profile_state, allow_ended=True
+            new,
+            expected_turn=record.next_turn,
+            adaptation=profile_state,
+            allow_ended=True,
+            expiry_changed=False,
         )
         status = await self._commit_only(commit)
         if status is not CommitStatus.APPLIED:
@@ -749,7 +778,10 @@ class SessionManager:
         self._metrics.live_sessions.set(len(self._live))
 
     def _expiry(self, record: SessionRecord) -> int:
-        return self._now_ms() + int(record.idle_timeout_s * 1000)
+        """Now plus the idle timeout, rounded up to the timeout's :func:`expiry_step_ms`."""
+        timeout_ms = int(record.idle_timeout_s * 1000)
+        step = expiry_step_ms(timeout_ms)
+        return -(-(self._now_ms() + timeout_ms) // step) * step
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)

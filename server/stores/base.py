@@ -187,6 +187,10 @@ class Commit:
     adaptation: AdaptationRecord | None = None
     allow_ended: bool = False
     """Apply even when the session has ended meanwhile (finishing a pending adaptation)."""
+    expiry_changed: bool = True
+    """False when ``session.expires_ms`` is the stored session's own (the sessions layer
+    keeps expiries to a step, so most turns keep it): a store may then leave the stored
+    expiry, and the indexes over it, as they are."""
 
 
 class Store(Protocol):

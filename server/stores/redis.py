@@ -200,7 +200,7 @@ class RedisStore:
             fields = _session_fields(session)
             del fields["ended"]  # only end_session, expiry and deletion change it
             pipe.hset(key, mapping=fields)
-            if ended != b"1":
+            if ended != b"1" and commit.expiry_changed:
                 pipe.zadd(self._live, {session.session_id: session.expires_ms})
                 pipe.zadd(
                     self._player_live(session.player_id), {session.session_id: session.expires_ms}

@@ -185,3 +185,50 @@ def test_each_turn_samples_at_the_draw_of_its_session_seed_and_turn(tmp_path, se
         assert seeds[0] != seeds[1] and min(seeds) > 0
     want = [seeded_draw(s, turn) for turn in (1, 2, 3) for s in seeds]
     assert learner.draws == want
+
+
+class RecordingStore(SqliteStore):
+    """Keeps every commit it was given."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.commits: list[Commit] = []
+
+    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        self.commits += commits
+        return super().commit(commits)
+
+
+def test_turns_keep_the_stored_expiry_within_a_step_and_never_shorten_it(tmp_path):
+    # Expiries are rounded up to a second (a 900 s timeout): turns within one second keep
+    # the stored expiry and say so; a turn in the next second moves it; none lands before
+    # the idle timeout from the turn.
+    store = RecordingStore(tmp_path / "s.sqlite3", sync_commits=False)
+    now = [1_000.2501]
+    config = make_config(tmp_path)
+    models = ModelRegistry([counting_model(CountingLearner())])
+
+    async def main():
+        sessions = SessionManager(config, models, store, clock=lambda: now[0])
+        await sessions.start()
+        settings = SessionSettings(greedy=False, seed=0, idle_timeout_s=900.0, ignore_profile=False)
+        view = await sessions.start_session("", "p", SPEC, 0, settings)
+        sid = view.record.session_id
+        for turn, at in enumerate([1_000.3, 1_000.9, 1_001.05, 1_001.1], start=1):
+            now[0] = at
+            await sessions.act("", sid, turn, OBS, MASK, 0.0)
+        now[0] = 1_001.2
+        await sessions.end_episode("", sid, 5, 1.0, None)
+        await sessions.close()
+        return sid
+
+    sid = asyncio.run(main())
+    turns = [c for c in store.commits if c.session.next_turn > 1]
+    expiries = [1_901_000, 1_901_000, 1_902_000, 1_902_000, 1_902_000, 1_902_000]
+    assert [c.session.expires_ms for c in turns] == expiries
+    # Four turns, the episode's end, then its adaptation (which never moves the expiry).
+    assert [c.expiry_changed for c in turns] == [True, False, True, False, False, False]
+    assert turns[-1].adaptation is not None
+    reopened = SqliteStore(tmp_path / "s.sqlite3", sync_commits=False)
+    assert reopened.load_session(sid).expires_ms == 1_902_000
+    reopened.close()

@@ -137,6 +137,36 @@ def test_expiry_ends_idle_sessions_only(store):
     assert store.expire_sessions(6_000) == []
 
 
+@pytest.mark.parametrize("with_episode", [False, True])
+def test_a_commit_that_keeps_its_expiry_writes_everything_else(store, with_episode):
+    # Batched with one that moves its expiry, alone, and with an episode (the
+    # transaction path): each write applies in full and expiry follows the stored value.
+    for sid in ("a", "b", "c"):
+        create(store, session(sid, player=sid, expires_ms=5_000))
+    episode = EpisodeRecord("a", "studio", GAME, AGENT_WON, 1.0, 5) if with_episode else None
+    kept = session("a", player="a", next_turn=2, state=b"A", expires_ms=5_000, last_reply="x")
+    moved = session("b", player="b", next_turn=2, state=b"B", expires_ms=9_000)
+    stale = session("c", player="c", next_turn=2, state=b"C", expires_ms=5_000)
+    commits = [
+        Commit(kept, expected_turn=1, episode=episode, expiry_changed=False),
+        Commit(moved, expected_turn=1),
+        Commit(stale, expected_turn=3, expiry_changed=False),
+    ]
+    assert store.commit(commits) == [
+        CommitStatus.APPLIED,
+        CommitStatus.APPLIED,
+        CommitStatus.CONFLICT,
+    ]
+    assert store.load_session("a") == kept and store.load_session("b") == moved
+    assert store.load_session("c").state == b"\x00state\xff"
+    assert store.load_profile("a").agent_wins == int(with_episode)
+    again = session("a", player="a", next_turn=3, state=b"A3", expires_ms=5_000)
+    assert store.commit([Commit(again, expected_turn=2, expiry_changed=False)]) == [
+        CommitStatus.APPLIED
+    ]
+    assert sorted(store.expire_sessions(6_000)) == ["a", "c"]
+
+
 def test_players_belong_to_the_principal_that_created_them(store):
     create(store, session("s1"))
     with pytest.raises(PermissionDenied, match="another"):
@@ -377,3 +407,26 @@ def test_evolve_is_replace():
     assert record.next_turn == 1 and record.state != b"new"  # the original is untouched
     with pytest.raises(TypeError, match="no field"):
         record.evolve(next_trun=3)
+
+
+def test_sqlite_leaves_a_kept_expiry_and_its_indexes_alone(tmp_path):
+    # The writes that keep their expiry go in a statement that does not name the column
+    # (SQLite rewrites index entries for any assigned column); the others write it.
+    store = SqliteStore(tmp_path / "s.sqlite3")
+    for sid in ("a", "b"):
+        create(store, session(sid, player=sid, expires_ms=5_000))
+    statements: list[str] = []
+    store._db.set_trace_callback(statements.append)
+    # "a" claims a kept expiry while carrying another: the stored one must stay.
+    commits = [
+        Commit(session("a", player="a", next_turn=2, expires_ms=7_000), 1, expiry_changed=False),
+        Commit(session("b", player="b", next_turn=2, expires_ms=7_000), 1),
+    ]
+    assert store.commit(commits) == [CommitStatus.APPLIED] * 2
+    store._db.set_trace_callback(None)
+    updates = [s for s in statements if s.startswith("UPDATE")]
+    assert len(updates) == 2 and ["expires_ms = " in s for s in updates] == [False, True]
+    stored = dict(store._db.execute("SELECT session_id, expires_ms FROM sessions").fetchall())
+    assert stored == {"a": 5_000, "b": 7_000}
+    assert store.load_session("a").next_turn == 2
+    store.close()
