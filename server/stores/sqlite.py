@@ -198,7 +198,9 @@ class SqliteStore:
         A statement outside ``BEGIN`` is its own transaction, so the batch costs one
         statement instead of three (BEGIN, UPDATE, COMMIT), and ``RETURNING`` says which
         sessions it wrote; only a refused write reads its row to say why. Sessions are
-        distinct (``_turns_only``), so each write applies or not on its own.
+        distinct (``_turns_only``), so each write applies or not on its own, and writes
+        that keep their expiry go in a second statement (``_batch_update``) when the
+        batch has both kinds.
         """
         with self._lock:
             written = [
