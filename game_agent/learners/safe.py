@@ -65,9 +65,13 @@ Cost per call. The server runs this wrapper on every turn of every player, so
 its own work is kept to tens of microseconds: guards are found by the state's
 spec text without parsing it, the counters are read into Python numbers
 (:class:`_Counters`; the same IEEE arithmetic as the (1,) float64 / int64
-arrays they are stored in) and written back once, the guards read observations
-from their bytes, and the base learner gets the player's arrays without a copy
-(the Learner protocol leaves inputs untouched), any array it hands back
+arrays they are stored in) and written back once, for the whole batch at a
+time (each (1,) array a view of its own element of one new float64 or int64
+array, the mixtures last played rows of one new float32 array: a few numpy
+calls per batch instead of a dozen per player, and still no two arrays sharing
+a byte), the guards read observations from their bytes, and the base learner
+gets the player's arrays without a copy (the Learner protocol leaves inputs
+untouched), any array it hands back
 unchanged being copied then, so that a new state never shares an array with the
 one passed in. A server turn (observe the reward, then act) goes through
 :meth:`SafeLearner.observe_act`, which unwraps and wraps each state once instead
@@ -85,7 +89,8 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Sequence
+import operator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -249,7 +254,8 @@ class SafeLearner:
         counters = _Counters(threshold=float(self.config.budget))
         counters.extra[PLAYED] = np.zeros(spec.num_actions, dtype=np.float32)
         counters.extra[SHADOW] = np.zeros(spec.num_actions, dtype=np.float32)
-        return self._wrap(base, counters)
+        [state] = self._wrap_all([base], [counters])
+        return state
 
     # ------------------------------------------------------------------ protocol
 
@@ -306,9 +312,7 @@ class SafeLearner:
         decision, new_bases = observe_and_act(
             self.base, bases, rewards, rewarded, obs, masks, greedy=greedy, draws=draws
         )
-        rows = np.flatnonzero(rewarded).tolist()
-        for i, reward in zip(rows, np.asarray(rewards, np.float64)[rows].tolist(), strict=True):
-            counters[i].pending += reward
+        _add_rewards(counters, rewards, rewarded)
         return self._decide(guard, bases, counters, obs, masks, draws, decision, new_bases)
 
     def _decide(
@@ -340,16 +344,13 @@ class SafeLearner:
         if benched:
             probs = probs.copy()
             _play_fallback(guard, benched, obs, masks, draws, solutions, actions, probs)
-            for i in benched:
-                new_bases[i] = _record_played(new_bases[i], bases[i], int(actions[i]))
+            played = actions[benched].astype(np.int64).reshape(-1, 1)  # rows: (1,) arrays
+            for i, action in zip(benched, played, strict=True):
+                new_bases[i] = _record_played(new_bases[i], bases[i], action)
                 counters[i].fallback_decisions += 1
         if solutions:
-            for i, c in enumerate(counters):
-                c.extra[PLAYED] = probs[i].astype(np.float32)
-                c.extra[SHADOW] = decision.probs[i].astype(np.float32)
-                c.unit_value = solutions[i].value
-                c.open = 1
-        new_states = [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
+            _open_rounds(solutions, probs, decision.probs, counters)
+        new_states = self._wrap_all(new_bases, counters)
         return Decision(actions, probs.astype(np.float32), decision.values), new_states
 
     def observe(
@@ -366,14 +367,15 @@ class SafeLearner:
             c.pending += reward
             if done:
                 c.close_unit(count=protects)
-        return [self._wrap(b, c) for b, c in zip(new_bases, counters, strict=True)]
+        return self._wrap_all(new_bases, counters)
 
     def end_episode(self, state: AdaptationState, outcome: EpisodeOutcome) -> AdaptationState:
         [base], [counters] = self._unwrap_all([state])
         if counters.open:
             counters.close_unit(count=self._guard_of(state.spec).protects)
         [new_base] = _unshared([self.base.end_episode(base, outcome)], [base])
-        return self._wrap(new_base, counters)
+        [new_state] = self._wrap_all([new_base], [counters])
+        return new_state
 
     # ---------------------------------------------------------------- accounting
 
@@ -394,11 +396,23 @@ class SafeLearner:
 
     # ------------------------------------------------------------------- states
 
-    def _wrap(self, base: AdaptationState, counters: _Counters) -> AdaptationState:
-        arrays = {BASE + k: v for k, v in base.arrays.items()}
-        counters.store(arrays)
-        meta = {"base": base.meta, "base_learner": base.learner}
-        return AdaptationState(self.name, base.spec, arrays, meta)
+    def _wrap_all(
+        self, bases: list[AdaptationState], counters: list[_Counters]
+    ) -> list[AdaptationState]:
+        """Each base state's arrays as ``base.<name>`` and its player's counters and
+        mixtures as ``safe.<name>``, in one state of this learner per player."""
+        floats, ints = _counter_arrays(counters)
+        states = []
+        for base, c in zip(bases, counters, strict=True):
+            arrays = {BASE + k: v for k, v in base.arrays.items()}
+            for key in _SAFE_FLOATS:
+                arrays[key] = next(floats)
+            for key in _SAFE_INTS:
+                arrays[key] = next(ints)
+            c.store_extra(arrays)
+            meta = {"base": base.meta, "base_learner": base.learner}
+            states.append(AdaptationState(self.name, base.spec, arrays, meta))
+        return states
 
     def _unwrap_all(
         self, states: Sequence[AdaptationState]
@@ -406,6 +420,7 @@ class SafeLearner:
         if not states:
             raise StateError("act needs at least one player state")
         bases, counters = [], []
+        base_name = self.base.name
         for state in states:
             if state.learner != self.name:
                 raise StateError(f"state belongs to learner {state.learner!r}, not {self.name!r}")
@@ -414,11 +429,10 @@ class SafeLearner:
             if names.missing or not isinstance(base_meta, dict):
                 raise StateError(f"{self.name} state lacks its safety counters {names.missing}")
             base_arrays = {short: arrays[key] for key, short in names.base}
-            scalars = [arrays[key] for key in names.scalars]
-            c = _Counters.load(scalars, [(key, arrays[key]) for key in names.extra])
+            c = _Counters.load(_scalars_of(arrays), arrays, names.extra)
             if c is None:
                 raise StateError(f"{self.name} state has malformed safety counters")
-            bases.append(AdaptationState(self.base.name, state.spec, base_arrays, base_meta))
+            bases.append(AdaptationState(base_name, state.spec, base_arrays, base_meta))
             counters.append(c)
         return bases, counters
 
@@ -426,11 +440,9 @@ class SafeLearner:
 class _Names(NamedTuple):
     """Where a wrapped state's arrays go, worked out once per set of array names."""
 
-    base: list[tuple[str, str]]
+    base: tuple[tuple[str, str], ...]
     """(``base.<name>``, ``<name>``) of the base learner's arrays."""
-    scalars: list[str]
-    """``safe.<counter>`` in ``_SCALARS`` order."""
-    extra: list[str]
+    extra: tuple[str, ...]
     """``safe.<name>`` of the other safety arrays (the mixtures last played)."""
     missing: list[str]
     """Counters the state lacks."""
@@ -438,15 +450,21 @@ class _Names(NamedTuple):
 
 @functools.lru_cache(maxsize=64)
 def _names_of(keys: tuple[str, ...]) -> _Names:
-    base = [(k, k[len(BASE) :]) for k in keys if k.startswith(BASE)]
+    base = tuple((k, k[len(BASE) :]) for k in keys if k.startswith(BASE))
     safe = [k[len(SAFE) :] for k in keys if k.startswith(SAFE)]
-    extra = [SAFE + k for k in safe if k not in _SCALARS]
     return _Names(
         base,
-        [SAFE + k for k in _SCALARS],
-        extra,
+        tuple(SAFE + k for k in safe if k not in _SCALARS),
         [k for k in _SCALARS if k not in safe],
     )
+
+
+_scalars_of = operator.itemgetter(*_SAFE_FLOATS, *_SAFE_INTS)
+"""A wrapped state's counter arrays, in ``_SCALARS`` order."""
+_LOADED_TYPES = (float,) * len(_FLOATS) + (int,) * len(_INTS)
+"""What ``item()`` gives for each counter of a well-formed state, in that order."""
+_float_values = operator.attrgetter(*_FLOATS)
+_int_values = operator.attrgetter(*_INTS)
 
 
 class _Counters:
@@ -465,37 +483,44 @@ class _Counters:
         self.extra: dict[str, np.ndarray] = {}
         """Every other ``safe.*`` array by its key (the mixtures last played)."""
         self.inherited: dict[str, np.ndarray] = {}
-        """Those of ``extra`` still the arrays of the state read: copied when stored."""
+        """The arrays of the state read, by key: an ``extra`` array still one of them is
+        copied when stored."""
 
     @classmethod
     def load(
-        cls, scalars: list[np.ndarray], extra: list[tuple[str, np.ndarray]]
+        cls, scalars: tuple[Any, ...], arrays: dict[str, np.ndarray], extra: tuple[str, ...]
     ) -> _Counters | None:
-        """The counters of the (1,) arrays in ``_SCALARS`` order; None if one is malformed."""
+        """The counters of the (1,) arrays in ``_SCALARS`` order and the ``extra`` arrays
+        of the state's ``arrays``; None if a counter is malformed."""
         try:
             values = [array.item() for array in scalars]
         except (ValueError, AttributeError):  # not one element, not an array
             return None
-        floats, ints = values[: len(_FLOATS)], values[len(_FLOATS) :]
-        if any(type(v) is not float for v in floats) or any(type(v) is not int for v in ints):
+        if tuple(map(type, values)) != _LOADED_TYPES:
             return None
         c = cls.__new__(cls)
-        c.deficit, c.threshold, c.counterfactual, c.pending, c.unit_value = floats
-        c.mode, c.switch_backs, c.units, c.fallback_decisions, c.open = ints
-        c.extra = dict(extra)
-        c.inherited = dict(extra)
+        (
+            c.deficit,
+            c.threshold,
+            c.counterfactual,
+            c.pending,
+            c.unit_value,
+            c.mode,
+            c.switch_backs,
+            c.units,
+            c.fallback_decisions,
+            c.open,
+        ) = values
+        c.extra = {key: arrays[key] for key in extra}
+        c.inherited = arrays
         return c
 
-    def store(self, arrays: dict[str, np.ndarray]) -> None:
-        """Write the counters into a state's arrays as ``safe.<name>``, each its own (1,)."""
-        floats = (self.deficit, self.threshold, self.counterfactual, self.pending, self.unit_value)
-        ints = (self.mode, self.switch_backs, self.units, self.fallback_decisions, self.open)
-        for key, value in zip(_SAFE_FLOATS, floats, strict=True):
-            arrays[key] = np.array([value], dtype=np.float64)
-        for key, value in zip(_SAFE_INTS, ints, strict=True):
-            arrays[key] = np.array([value], dtype=np.int64)
+    def store_extra(self, arrays: dict[str, np.ndarray]) -> None:
+        """Write the ``extra`` arrays into a new state's ``arrays``, copying any that is
+        still the state read's own (a new state never shares an array with it)."""
+        inherited = self.inherited
         for key, array in self.extra.items():
-            arrays[key] = array.copy() if self.inherited.get(key) is array else array
+            arrays[key] = array.copy() if inherited.get(key) is array else array
 
     def close_unit(self, count: bool) -> None:
         """Count a unit at its realised reward (a poker hand; a match's unrevealed last
@@ -505,6 +530,21 @@ class _Counters:
             self.units += 1
         self.pending = 0.0
         self.open = 0
+
+
+def _counter_arrays(
+    counters: list[_Counters],
+) -> tuple[Iterator[np.ndarray], Iterator[np.ndarray]]:
+    """The players' counters as (1,) arrays: float64 ones in ``_FLOATS`` order, player
+    after player, and int64 ones in ``_INTS`` order.
+
+    Two numpy calls per batch instead of ten per player: each array is a view of its
+    own element of one new float64 or int64 array, so it shares no bytes with another
+    (writing one changes no other) nor with any state passed in.
+    """
+    floats = np.array(list(map(_float_values, counters)), dtype=np.float64)
+    ints = np.array(list(map(_int_values, counters)), dtype=np.int64)
+    return iter(floats.reshape(-1, 1)), iter(ints.reshape(-1, 1))
 
 
 def _unshared(
@@ -524,6 +564,16 @@ def _unshared(
             state = AdaptationState(state.learner, state.spec, arrays, state.meta)
         out.append(state)
     return out
+
+
+def _add_rewards(counters: list[_Counters], rewards: Any, rewarded: Any) -> None:
+    """Add each rewarded row's reward, as float64, to its player's ``pending``, as
+    ``observe`` does (the fused base call has checked that both are one per player)."""
+    rewards = np.asarray(rewards, dtype=np.float64).tolist()
+    rewarded = np.asarray(rewarded, dtype=bool).tolist()
+    for c, reward, got in zip(counters, rewards, rewarded, strict=True):
+        if got:
+            c.pending += reward
 
 
 def _play_fallback(
@@ -567,6 +617,26 @@ def _settle_rounds(
         c.open = 0
 
 
+def _open_rounds(
+    solutions: list[StageSolution],
+    played: np.ndarray,
+    shadow: np.ndarray,
+    counters: list[_Counters],
+) -> None:
+    """Open every player's next round: its value v and, as float32 rows, the mixture
+    ``played`` and the adaptive policy's (``shadow``), both (B, A).
+
+    One copy of each per batch: a player's rows are views of their own bytes in it.
+    """
+    played_rows = played.astype(np.float32, order="C")
+    shadow_rows = shadow.astype(np.float32, order="C")
+    for c, solution, p, q in zip(counters, solutions, played_rows, shadow_rows, strict=True):
+        c.extra[PLAYED] = p
+        c.extra[SHADOW] = q
+        c.unit_value = solution.value
+        c.open = 1
+
+
 def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[_Counters]) -> None:
     """A hand's reference value is fixed by the seat at its first decision."""
     if all(c.open for c in counters):
@@ -578,20 +648,23 @@ def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[_Counters]) -
             c.open = 1
 
 
-def _record_played(state: AdaptationState, before: AdaptationState, action: int) -> AdaptationState:
-    """Tell the base learner which move was really played (it chose another one).
+def _record_played(
+    state: AdaptationState, before: AdaptationState, action: np.ndarray
+) -> AdaptationState:
+    """Tell the base learner which move was really played (it chose another one):
+    ``action``, a (1,) int64 array of its own, becomes its ``prev_action``.
 
     RL2 and the multi-task baseline feed ``prev_action`` to the network; MAML
     records each decision's action in ``pending.action`` for its next inner loop
     (only while it still adapts, hence the comparison with the state ``before``).
     """
     if "prev_action" in state.arrays:
-        state.arrays["prev_action"] = np.array([action], dtype=np.int64)
+        state.arrays["prev_action"] = action
     pending = state.arrays.get("pending.action")
     earlier = before.arrays.get("pending.action")
     if pending is not None and earlier is not None and len(pending) > len(earlier):
         pending = pending.copy()
-        pending[-1] = action
+        pending[-1] = int(action[0])
         state.arrays["pending.action"] = pending
     return state
 
