@@ -64,6 +64,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "(default: %(default)s; 0: off)",
     )
     parser.add_argument(
+        "--no-inline-lone-turns",
+        dest="inline_lone_turns",
+        action="store_false",
+        default=_DEFAULTS.inline_lone_turns,
+        help="send a lone session's turns to the turn engine's worker thread too, instead of "
+        "running them on the event loop",
+    )
+    parser.add_argument(
         "--max-batch", type=int, default=_DEFAULTS.max_batch_size, help="turns per forward pass"
     )
     parser.add_argument(
@@ -124,6 +132,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         idle_timeout_s=args.idle_timeout,
         batch_window_s=args.batch_window_us / 1e6,
         crowd_window_s=args.crowd_window_us / 1e6,
+        inline_lone_turns=args.inline_lone_turns,
         max_batch_size=args.max_batch,
         model_threads=args.turn_threads,
         inference=args.inference,

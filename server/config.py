@@ -56,6 +56,11 @@ class ServerConfig:
     """While several sessions are playing, how long a turn engine worker may keep taking
     turns for one batch, as long as they keep coming (it stops at the first 0.5 ms without
     one; ``server.engine``). A lone session never waits. 0 disables it."""
+    inline_lone_turns: bool = True
+    """Run a lone session's turn on the event loop instead of a turn engine worker, when
+    nothing else is pending and no other session played in the last 50 ms: the turn skips
+    two thread hand-offs. Turns of several sessions always go to the workers, which batch
+    them (``server.engine``; BENCHMARKS.md, Fourth round). False sends every turn to them."""
     max_batch_size: int = 64
     """Most turns answered by one forward pass and committed in one transaction."""
     model_threads: int = 1
@@ -129,6 +134,10 @@ class ServerConfig:
             raise ConfigError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
         if self.crowd_window_s < 0:
             raise ConfigError(f"crowd_window_s must be >= 0, got {self.crowd_window_s}")
+        if not isinstance(self.inline_lone_turns, bool):
+            raise ConfigError(
+                f"inline_lone_turns must be True or False, got {self.inline_lone_turns!r}"
+            )
         if self.idle_timeout_s > self.max_idle_timeout_s:
             raise ConfigError("idle_timeout_s must not exceed max_idle_timeout_s")
         if self.cpus:

@@ -3,7 +3,8 @@
 A turn's work is a forward pass, the serialisation of the new state and a
 durable commit. The engine does all three in a worker thread and hands the
 results back to the event loop in *one* callback per batch, so a turn costs
-the loop one queue ``put`` and one wake-up, whatever the load.
+the loop one queue ``put`` and one wake-up, whatever the load (a lone session's
+turn can skip both; see below).
 
 Batching needs no fixed timer. Workers take every job waiting in the queue (up to
 ``max_batch``) when they become free: at low load a turn runs the moment it
@@ -21,15 +22,32 @@ session never waits. This matters for unary calls: grpc.aio accepts one new
 call per event-loop iteration, so without it a busy worker takes turns one or
 two at a time and each pays a whole forward pass and commit (BENCHMARKS.md).
 
+``inline_lone`` runs a lone session's turn on the event loop itself: when a job
+arrives with nothing pending (no worker busy, the queue empty) and no crowd (the
+test above), ``submit`` schedules it with ``call_soon`` instead of queueing it,
+and that callback runs the same batch of one and delivers it. The turn skips the
+two thread hand-offs (the worker's wake-up, then the loop's), which on a server
+pinned to one core are a large part of a small turn. Only a lone session: the
+loop runs nothing else meanwhile, and grpc.aio accepts one call per loop
+iteration, so running every batch on the loop shrank batches at 64 sessions
+(BENCHMARKS.md, Fourth round: p50 at one session 7-14% lower, unary throughput
+at 64 sessions 12-25% lower). A job submitted before the scheduled one ran
+finds something pending: the scheduled job moves to the queue ahead of it and
+the two go to the workers together, keeping the engine's first-in, first-out
+order. The workers start on the first job queued, so a lone session never
+starts a thread.
+
 A :class:`Job` optionally carries a turn for the forward pass, and always a
-``finish`` that runs in the worker after it (it turns the forward pass's row
-into the record to commit) and a ``deliver`` that runs on the event loop with
-the commit's outcome. Jobs that only commit (an episode's end) ride in the same
+``finish`` that runs after it, on the same thread (it turns the forward pass's
+row into the record to commit), and a ``deliver`` that runs on the event loop
+with the commit's outcome. Jobs that only commit (an episode's end) ride in the same
 transaction as the turns of their batch.
 
 Thread safety: stores lock internally (``server.stores``), learners are only
 read by forward passes, and jobs of one session never overlap because the
-session holds its lock until ``deliver`` ran (``server.sessions``).
+session holds its lock until ``deliver`` ran (``server.sessions``). That lock
+also keeps one session's jobs in order whether they run on the loop or in a
+worker: its next job is submitted only after the previous one was delivered.
 """
 
 from __future__ import annotations
@@ -94,8 +112,8 @@ class Job:
     """One unit of engine work; see the module docstring."""
 
     finish: Callable[[TurnOutput | None], tuple[Any, Commit]]
-    """Worker thread: (value for ``deliver``, record to commit) from the forward pass's row
-    (None for a job without a turn)."""
+    """Worker thread (the event loop for a lone session's job): (value for ``deliver``,
+    record to commit) from the forward pass's row (None for a job without a turn)."""
     deliver: Callable[[Outcome], None]
     """Event loop: called exactly once with the outcome."""
     turn: tuple[TurnKey, TurnInput] | None = None
@@ -120,6 +138,7 @@ class TurnEngine:
         crowd_window_s: float = 0.0,
         crowd_gap_s: float = 0.0005,
         crowd_recent_s: float = 0.05,
+        inline_lone: bool = False,
         on_batch: Callable[[TurnKey, int], None] | None = None,
         on_commit: Callable[[int], None] | None = None,
     ):
@@ -139,6 +158,9 @@ class TurnEngine:
         self._last_owner: str | None = None
         self._crowded_at = -float("inf")
         """``time.monotonic()`` when a job last followed one of another session."""
+        self._inline_lone = inline_lone
+        self._inline: Job | None = None
+        """The job scheduled to run on the loop, until it runs or moves to the queue."""
         self._on_batch = on_batch
         self._on_commit = on_commit
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -150,6 +172,7 @@ class TurnEngine:
             threading.Thread(target=self._work, name=f"turns_{i}", daemon=True)
             for i in range(threads)
         ]
+        self._started = False
 
     def submit(self, job: Job) -> None:
         """Queue ``job`` (event loop only); its ``deliver`` runs on this loop later."""
@@ -158,14 +181,25 @@ class TurnEngine:
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
             self._idle = asyncio.Event()
-            for thread in self._threads:
-                thread.start()
+        assert self._idle is not None
+        lone = not self._pending
         self._pending += 1
         self._idle.clear()
         if job.owner != self._last_owner:
             if self._last_owner is not None and job.owner is not None:
                 self._crowded_at = time.monotonic()
             self._last_owner = job.owner
+        if self._inline_lone and lone and not self._crowded(time.monotonic()):
+            self._inline = job
+            self._loop.call_soon(self._run_inline, job)
+            return
+        if not self._started:
+            self._started = True
+            for thread in self._threads:
+                thread.start()
+        if self._inline is not None:  # company came before it ran: both go to the workers
+            self._queue.put(self._inline)
+            self._inline = None
         self._queue.put(job)
 
     async def drain(self) -> None:
@@ -174,14 +208,20 @@ class TurnEngine:
             await self._idle.wait()
 
     def close(self) -> None:
-        """Stop the workers (after :meth:`drain`; jobs still queued are never run)."""
+        """Stop the workers (after :meth:`drain`; jobs still queued are never run, and a job
+        scheduled on the loop is delivered a RuntimeError)."""
         self._closed = True
-        if self._loop is None:
+        if not self._started:
             return
         for _ in self._threads:
             self._queue.put(_STOP)
         for thread in self._threads:
             thread.join()
+
+    def _crowded(self, now: float) -> bool:
+        """Whether several sessions are playing: a job followed one of another session
+        within the last ``crowd_recent_s``."""
+        return now - self._crowded_at < self._crowd_recent_s
 
     # ---------------------------------------------------------------- worker side
 
@@ -204,7 +244,7 @@ class TurnEngine:
         jobs = [first]
         start = time.monotonic()
         fixed_until = start + self._window_s
-        crowded = self._crowd_window_s and start - self._crowded_at < self._crowd_recent_s
+        crowded = self._crowd_window_s and self._crowded(start)
         crowd_until = start + self._crowd_window_s if crowded else start
         while len(jobs) < self._max_batch:
             now = time.monotonic()
@@ -271,6 +311,21 @@ class TurnEngine:
         return rows
 
     # ---------------------------------------------------------------- loop side
+
+    def _run_inline(self, job: Job) -> None:
+        """Run a lone session's job on the loop (scheduled by :meth:`submit`)."""
+        if self._inline is not job:
+            return  # it moved to the queue when company came
+        self._inline = None
+        if self._closed:
+            outcomes: list[Outcome] = [RuntimeError("the turn engine is closed")]
+        else:
+            try:
+                outcomes = self._run([job])
+            except Exception as exc:  # a failing metrics hook, say: the job still gets an answer
+                log.exception("running a turn on the event loop failed")
+                outcomes = [exc]
+        self._deliver([job], outcomes)
 
     def _deliver(self, jobs: list[Job], outcomes: list[Outcome]) -> None:
         for job, outcome in zip(jobs, outcomes, strict=True):

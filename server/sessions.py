@@ -168,6 +168,7 @@ class SessionManager:
             max_batch=config.max_batch_size,
             window_s=config.batch_window_s,
             crowd_window_s=config.crowd_window_s,
+            inline_lone=config.inline_lone_turns,
             on_batch=lambda key, n: batch_sizes[key.model].observe(n),
             on_commit=self._metrics.commit_batch_size.observe,
         )

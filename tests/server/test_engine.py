@@ -3,6 +3,7 @@ and an event loop that keeps running while a batch computes."""
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import threading
 import time
@@ -10,11 +11,21 @@ import time
 import numpy as np
 import pytest
 
+from game_agent.errors import ConfigError
 from game_agent.state import AdaptationState
 from games.registry import parse_spec
+from server.cli import add_serve_arguments, config_from_args
+from server.config import ServerConfig
 from server.engine import Job, TurnEngine, TurnInput, TurnKey
+from server.models import ModelRegistry
 from server.stores.base import Commit, CommitStatus
-from tests.server.conftest import MATRIX, CountingLearner
+from tests.server.conftest import (
+    MATRIX,
+    CountingLearner,
+    act_request,
+    counting_model,
+    start_session,
+)
 
 SPEC = parse_spec(MATRIX)
 KEY = TurnKey("matrix", SPEC.name, False)
@@ -283,3 +294,223 @@ def test_an_engine_closed_before_use_refuses_jobs_without_starting_workers():
     with pytest.raises(RuntimeError, match="closed"):
         asyncio.run(_submit_after_close(engine))
     assert not any(t.name.startswith("turns_") and t.is_alive() for t in threading.enumerate())
+
+
+# ---------------------------------------------------------------- a lone session on the loop
+
+
+def inline_engine(committer: Committer, **settings) -> TurnEngine:
+    settings = {"threads": 1, "max_batch": 8, "crowd_recent_s": 60.0, **settings}
+    return TurnEngine({"matrix": CountingLearner()}, committer, inline_lone=True, **settings)
+
+
+def owned_turn(name: str, owner: str, results: dict, order: list[str] | None = None) -> Job:
+    """A turn of session ``owner`` whose finish records its thread in ``results``."""
+
+    def finish(row):
+        assert row is not None
+        return threading.get_ident(), Commit(name, expected_turn=0)  # type: ignore[arg-type]
+
+    def deliver(outcome):
+        results[name] = outcome
+        if order is not None:
+            order.append(name)
+
+    state = CountingLearner().initial_state(SPEC)
+    return Job(finish, deliver, (KEY, TurnInput(state, OBS, MASK, None, 0.5)), owner)
+
+
+def test_a_lone_sessions_turns_run_on_the_event_loop_without_starting_a_worker():
+    committer = Committer()
+    engine = inline_engine(committer)
+    results: dict[str, object] = {}
+
+    async def main():
+        loop_thread = threading.get_ident()
+        for name in "abc":
+            engine.submit(owned_turn(name, "p1", results))
+            assert name not in results  # submit returns before the turn ran
+            await engine.drain()
+            assert name in results
+        await settle(engine)
+        return loop_thread
+
+    loop_thread = asyncio.run(main())
+    assert committer.transactions == [["a"], ["b"], ["c"]]
+    assert committer.threads == {threading.current_thread().name}
+    for name in "abc":
+        finished_on, status = results[name]  # type: ignore[misc]
+        assert finished_on == loop_thread and status is CommitStatus.APPLIED
+    assert not any(t.name.startswith("turns_") and t.is_alive() for t in threading.enumerate())
+
+
+def test_sessions_playing_together_go_to_the_worker_and_share_batches():
+    committer = Committer(delay_s=0.1)
+    engine = inline_engine(committer)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(owned_turn("a", "p1", results))
+        engine.submit(owned_turn("b", "p2", results))
+        await asyncio.sleep(0.03)  # "a" and "b" are being committed
+        engine.submit(owned_turn("c", "p1", results))
+        engine.submit(owned_turn("d", "p2", results))
+        await engine.drain()
+        engine.submit(owned_turn("e", "p1", results))  # alone, but a crowd played just now
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["a", "b"], ["c", "d"], ["e"]]
+    assert committer.threads == {"turns_0"}
+
+
+def test_with_inline_lone_off_no_turn_runs_on_the_loop():
+    committer = Committer()
+    engine = TurnEngine({"matrix": CountingLearner()}, committer, threads=1, max_batch=8)
+    results: dict[str, object] = {}
+
+    async def main():
+        for name in "ab":
+            engine.submit(owned_turn(name, "p1", results))
+            await engine.drain()
+        await settle(engine)
+
+    asyncio.run(main())
+    assert committer.transactions == [["a"], ["b"]]
+    assert committer.threads == {"turns_0"}
+
+
+def test_an_inline_job_that_fails_gets_its_error_and_the_engine_goes_on():
+    committer = Committer()
+    hooks = {"fail": False}
+
+    def on_commit(n):
+        if hooks["fail"]:
+            raise RuntimeError("metrics broke")
+
+    engine = inline_engine(committer, on_commit=on_commit)
+    results: dict[str, object] = {}
+    broken = Job(lambda row: 1 / 0, lambda outcome: results.__setitem__("broken", outcome))
+
+    async def main():
+        engine.submit(broken)
+        await asyncio.wait_for(engine.drain(), 10)
+        committer.fail = True
+        engine.submit(commit_only("lost", results, owner="p1"))
+        await asyncio.wait_for(engine.drain(), 10)
+        committer.fail, hooks["fail"] = False, True
+        engine.submit(commit_only("hooked", results, owner="p1"))
+        await asyncio.wait_for(engine.drain(), 10)
+        hooks["fail"] = False
+        engine.submit(commit_only("fine", results, owner="p1"))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert isinstance(results["broken"], ZeroDivisionError)
+    assert isinstance(results["lost"], OSError)
+    assert isinstance(results["hooked"], RuntimeError) and "metrics" in str(results["hooked"])
+    assert results["fine"] == ("fine", CommitStatus.APPLIED)
+    assert committer.transactions == [["fine"]]
+    assert committer.threads == {threading.current_thread().name}
+
+
+def test_a_lone_sessions_job_waits_for_a_running_batch_rather_than_run_beside_it():
+    committer = Committer(delay_s=0.1)
+    engine = inline_engine(committer)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results, owner="p1"))
+        engine.submit(commit_only("b", results, owner="p1"))  # pending: both to the worker
+        await asyncio.sleep(0.03)  # "a" and "b" are being committed
+        engine.submit(commit_only("c", results, owner="p1"))
+        await asyncio.wait_for(engine.drain(), 10)
+        engine.close()
+
+    asyncio.run(main())
+    assert committer.transactions == [["a", "b"], ["c"]]
+    assert committer.threads == {"turns_0"}
+
+
+def test_drain_waits_for_a_scheduled_inline_job_and_close_needs_no_workers():
+    engine = inline_engine(Committer())
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results, owner="p1"))
+        await engine.drain()  # the job was only scheduled when drain began
+        delivered = dict(results)
+        engine.close()
+        return delivered
+
+    assert asyncio.run(main()) == {"a": ("a", CommitStatus.APPLIED)}
+    assert engine._pending == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        asyncio.run(_submit_after_close(engine))
+
+
+def test_an_inline_job_still_scheduled_at_close_is_answered_with_an_error():
+    committer = Committer()
+    engine = inline_engine(committer)
+    results: dict[str, object] = {}
+
+    async def main():
+        engine.submit(commit_only("a", results, owner="p1"))
+        engine.close()  # without drain
+        await engine.drain()
+
+    asyncio.run(main())
+    assert isinstance(results["a"], RuntimeError) and "closed" in str(results["a"])
+    assert committer.transactions == [] and engine._pending == 0
+
+
+def test_jobs_arriving_before_a_scheduled_inline_job_ran_take_it_to_the_worker_in_order():
+    committer = Committer(delay_s=0.05)
+    engine = inline_engine(committer)
+    results: dict[str, object] = {}
+    order: list[str] = []
+
+    async def main():
+        engine.submit(owned_turn("a1", "p1", results, order))  # scheduled on the loop
+        engine.submit(owned_turn("b1", "p2", results, order))  # company: both to the worker
+        engine.submit(owned_turn("a2", "p1", results, order))
+        await asyncio.sleep(0.01)  # the scheduled callback has had its turn
+        engine.submit(owned_turn("a3", "p1", results, order))
+        await settle(engine)
+        return threading.get_ident()
+
+    loop_thread = asyncio.run(main())
+    assert committer.transactions == [["a1", "b1", "a2"], ["a3"]]
+    assert committer.threads == {"turns_0"}
+    assert order == ["a1", "b1", "a2", "a3"]
+    assert all(results[name][0] != loop_thread for name in order)  # type: ignore[index]
+    assert engine._pending == 0
+
+
+def test_the_option_defaults_on_and_the_serve_flag_turns_it_off():
+    parser = add_serve_arguments(argparse.ArgumentParser())
+    assert ServerConfig().inline_lone_turns
+    assert config_from_args(parser.parse_args([])).inline_lone_turns
+    assert not config_from_args(parser.parse_args(["--no-inline-lone-turns"])).inline_lone_turns
+    with pytest.raises(ConfigError, match="inline_lone_turns"):
+        ServerConfig(inline_lone_turns="no")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("inline", [True, False], ids=["inline", "worker"])
+def test_a_served_lone_session_acts_where_the_option_says(server_factory, inline):
+    class Recording(CountingLearner):
+        def act(self, states, obs, masks, **kwargs):
+            threads.add(threading.current_thread())
+            return super().act(states, obs, masks, **kwargs)
+
+    threads: set[threading.Thread] = set()
+    served = server_factory(
+        ModelRegistry([counting_model(Recording(("matrix",)))]), inline_lone_turns=inline
+    )
+    stub = served.stub()
+    session = start_session(stub)
+    for turn in range(1, 4):
+        assert stub.Act(act_request(session, turn)).turn == turn
+    [thread] = threads
+    assert (thread is served.thread) == inline
+    assert inline or thread.name == "turns_0"

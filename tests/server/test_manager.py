@@ -72,7 +72,7 @@ def test_a_turn_completes_and_commits_when_the_client_hangs_up(tmp_path, pause_s
     learner = CountingLearner(act_delay_s=0.3)
 
     async def main():
-        sessions = manager(tmp_path, learner=learner)
+        sessions = manager(tmp_path, learner=learner, inline_lone_turns=False)
         await sessions.start()
         view = await sessions.start_session("", "p", SPEC, 0, SETTINGS)
         sid = view.record.session_id
