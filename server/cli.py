@@ -93,6 +93,14 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         "(a killed server loses none either way); costs an fsync per batch",
     )
     parser.add_argument(
+        "--no-turn-log",
+        dest="turn_log",
+        action="store_false",
+        default=_DEFAULTS.turn_log,
+        help="write every turn's SQLite row instead of appending turns to <store>-turns "
+        "and folding them into SQLite later",
+    )
+    parser.add_argument(
         "--max-sessions-per-player", type=int, default=_DEFAULTS.max_sessions_per_player
     )
     parser.add_argument("--max-sessions", type=int, default=_DEFAULTS.max_sessions)
@@ -137,6 +145,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         model_threads=args.turn_threads,
         inference=args.inference,
         sync_commits=args.sync_commits,
+        turn_log=args.turn_log,
         max_sessions_per_player=args.max_sessions_per_player,
         max_sessions=args.max_sessions,
         max_request_bytes=args.max_request_bytes,

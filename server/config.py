@@ -83,6 +83,11 @@ class ServerConfig:
     acknowledged turn. The default (``NORMAL``, SQLite's recommendation for WAL mode) writes
     the WAL before a commit returns, so a killed or crashed server loses nothing; a power cut
     or kernel crash may lose the last transactions. FULL costs an fsync per batch."""
+    turn_log: bool = True
+    """SQLite: append each batch's turns to ``<store>-turns`` and copy every session's latest
+    record into SQLite later, instead of writing a row per turn (``server.stores.sqlite``,
+    ``server.stores.turnlog``). As durable as the row writes at the same ``sync_commits``;
+    a restarted server replays the log. False writes every turn's row."""
     shutdown_grace_s: float = 10.0
     """On SIGTERM/SIGINT, how long in-flight calls may finish before they are cancelled."""
     cpus: tuple[int, ...] = ()

@@ -16,7 +16,9 @@ def open_store(config: ServerConfig) -> Store:
     if config.store == "sqlite":
         from server.stores.sqlite import SqliteStore
 
-        return SqliteStore(config.sqlite_path, sync_commits=config.sync_commits)
+        return SqliteStore(
+            config.sqlite_path, sync_commits=config.sync_commits, turn_log=config.turn_log
+        )
     from server.stores.redis import RedisStore
 
     return RedisStore(config.store)

@@ -15,15 +15,29 @@ A file that is not a SQLite database, is damaged (``PRAGMA quick_check``, which
 reads every page once, at start) or has another schema stops the server at
 start with a :class:`~game_agent.errors.ConfigError` naming it, rather than
 failing later on the turn that first touches a bad page.
+
+Turn log. By default the turns of a batch are not written to SQLite one row each:
+they are appended to ``<file>-turns`` (:mod:`server.stores.turnlog`), before
+:meth:`SqliteStore.commit` returns, and each session's latest record is copied
+into SQLite later ("folded"): when the log reaches ``fold_bytes``, before any
+other write touching those sessions (an episode's end, ``end_session``), before
+the writes that read many sessions (``create_session``'s limits, expiry,
+deleting a player), and at close. Reads of a session see its latest record
+either way. At start the log is replayed: a record applies only to a live
+session that expects an earlier turn, so it never overwrites a newer write or
+revives an ended or deleted session; the log is then emptied. The SQLite file
+alone can therefore lag behind the server by the turns not yet folded; a
+second process reading it sees each session as of its last fold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from game_agent.errors import ConfigError
@@ -36,8 +50,15 @@ from server.stores.base import (
     ProfileRecord,
     SessionRecord,
 )
+from server.stores.turnlog import TurnLog, read_log
 
 log = logging.getLogger(__name__)
+
+FOLD_BYTES = 1 << 20
+"""Size of the turn log at which every session's latest record is folded into SQLite.
+
+About 650 records of connect_n (1.6 kB each): a fold of at most that many rows, and a
+session playing on is written to SQLite about once per fold."""
 
 SCHEMA_VERSION = "1"
 _SCHEMA = """
@@ -72,10 +93,22 @@ class SqliteStore:
     shared = False
     """One server process owns the file; its cache of sessions is authoritative."""
 
-    def __init__(self, path: Path, *, sync_commits: bool = False):
+    def __init__(
+        self,
+        path: Path,
+        *,
+        sync_commits: bool = False,
+        turn_log: bool = True,
+        fold_bytes: int = FOLD_BYTES,
+    ):
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.Lock()
+        self._log: TurnLog | None = None
+        self._unfolded: dict[str, SessionRecord] = {}
+        """Each session's latest record that is in the turn log but not yet in SQLite."""
+        self._fold_bytes = fold_bytes
+        self._closed = False
         # A batch's statement is one per batch size: keep them all prepared.
         self._db = sqlite3.connect(
             path, isolation_level=None, check_same_thread=False, cached_statements=512
@@ -96,7 +129,26 @@ class SqliteStore:
         except ConfigError:
             self._db.close()
             raise
+        if turn_log:
+            self._open_log(sync_commits)
         log.info("sqlite store at %s (synchronous=%s)", path, "FULL" if sync_commits else "NORMAL")
+
+    def _open_log(self, sync: bool) -> None:
+        """Replay the turn log left by the previous process, then start it afresh."""
+        path = self.path.with_name(self.path.name + "-turns")
+        try:
+            records = read_log(path)
+            self._log = TurnLog(path, sync=sync)
+        except (ConfigError, OSError) as exc:
+            self._db.close()
+            if isinstance(exc, ConfigError):
+                raise
+            raise ConfigError(f"the turn log {path} cannot be opened: {exc}") from None
+        # The last record of a session is its latest; _fold applies it only where it is new.
+        self._unfolded = {record.session_id: record for record in records}
+        self._fold_all()
+        if records:
+            log.info("replayed %d turn records from %s", len(records), path)
 
     def _check_intact(self) -> None:
         problems = [row[0] for row in self._db.execute("PRAGMA quick_check(5)").fetchall()]
@@ -115,13 +167,44 @@ class SqliteStore:
                 f"{self.path} has store schema {row[0]}, this server reads {SCHEMA_VERSION}"
             )
 
-    def _transaction(self):
-        return _Transaction(self._db, self._lock)
+    @contextlib.contextmanager
+    def _write(self, fold: Iterable[str] | None = ()) -> Iterator[sqlite3.Connection]:
+        """Hold the lock and run one ``BEGIN IMMEDIATE`` transaction that first folds the
+        unfolded records of the sessions ``fold`` names (of every session with None).
+
+        A fold of every session empties the turn log, still under the lock, once the
+        transaction has committed. A failed transaction puts its records back unfolded.
+        """
+        with self._lock:
+            records = self._take_unfolded(fold)
+            try:
+                with _Transaction(self._db):
+                    _write_fold(self._db, records)
+                    yield self._db
+            except BaseException:
+                for record in records:
+                    self._unfolded.setdefault(record.session_id, record)
+                raise
+            if fold is None and self._log is not None:
+                self._log.clear()
+
+    def _take_unfolded(self, ids: Iterable[str] | None) -> list[SessionRecord]:
+        if not self._unfolded:
+            return []
+        if ids is None:
+            records = list(self._unfolded.values())
+            self._unfolded.clear()
+            return records
+        return [r for r in (self._unfolded.pop(i, None) for i in ids) if r is not None]
+
+    def _fold_all(self) -> None:
+        with self._write(fold=None):
+            pass
 
     def create_session(
         self, session: SessionRecord, *, now_ms: int, max_per_player: int, max_total: int
     ) -> None:
-        with self._transaction() as db:
+        with self._write(fold=None) as db:  # the limits read every session's expiry
             profile = self._profile(db, session.player_id)
             if profile is not None and profile.principal != session.principal:
                 raise PermissionDenied(
@@ -163,6 +246,9 @@ class SqliteStore:
 
     def load_session(self, session_id: str) -> SessionRecord | None:
         with self._lock:
+            unfolded = self._unfolded.get(session_id)
+            if unfolded is not None:
+                return unfolded
             row = self._db.execute(
                 "SELECT data, state, ended FROM sessions WHERE session_id = ?", (session_id,)
             ).fetchone()
@@ -170,6 +256,9 @@ class SqliteStore:
 
     def session_status(self, session_id: str) -> tuple[int, bool, int] | None:
         with self._lock:
+            unfolded = self._unfolded.get(session_id)
+            if unfolded is not None:
+                return unfolded.next_turn, False, unfolded.expires_ms
             row = self._db.execute(
                 "SELECT next_turn, ended, expires_ms FROM sessions WHERE session_id = ?",
                 (session_id,),
@@ -177,11 +266,14 @@ class SqliteStore:
         return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
     def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
-        if _turns_only(commits):
+        if self._log is not None and _loggable(commits):
+            return self._log_turns(commits)
+        if self._log is None and _turns_only(commits):
             return self._commit_turns(commits)
+        ids = {commit.session.session_id for commit in commits}
         if len(commits) > 1:
             try:
-                with self._transaction() as db:
+                with self._write(fold=ids) as db:
                     if self._update_all(db, commits) != len(commits):
                         raise _NotAllApplied
                     for commit in commits:
@@ -189,8 +281,57 @@ class SqliteStore:
                 return [CommitStatus.APPLIED] * len(commits)
             except _NotAllApplied:
                 pass  # rolled back: find out commit by commit what applies
-        with self._transaction() as db:
+        with self._write(fold=ids) as db:
             return [self._apply(db, commit) for commit in commits]
+
+    def _log_turns(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        """Plain turn writes (``_loggable``): compare-and-set against each session's latest
+        record, then one append to the turn log for those that apply."""
+        with self._lock:
+            statuses = self._turn_statuses(commits)
+            applied = [
+                commit.session
+                for commit, status in zip(commits, statuses, strict=True)
+                if status is CommitStatus.APPLIED
+            ]
+            if applied:
+                assert self._log is not None
+                self._log.append(applied)
+                self._unfolded.update((record.session_id, record) for record in applied)
+            full = self._log is not None and self._log.size >= self._fold_bytes
+        if full:
+            self._fold_all()
+        return statuses
+
+    def _turn_statuses(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        """What ``_batch_update`` would make of each commit, from the latest records (the
+        unfolded one, else the row); the lock is held."""
+        missing = [
+            c.session.session_id for c in commits if c.session.session_id not in self._unfolded
+        ]
+        stored: dict[str, tuple[int, int]] = {}
+        if missing:
+            marks = ", ".join("?" * len(missing))
+            rows = self._db.execute(
+                f"SELECT session_id, next_turn, ended FROM sessions WHERE session_id IN ({marks})",
+                missing,
+            ).fetchall()
+            stored = {row[0]: (row[1], row[2]) for row in rows}
+        statuses = []
+        for commit in commits:
+            unfolded = self._unfolded.get(commit.session.session_id)
+            turn, ended = (
+                (unfolded.next_turn, 0)
+                if unfolded
+                else stored.get(commit.session.session_id, (0, 1))
+            )
+            if ended:
+                statuses.append(CommitStatus.GONE)
+            elif turn != commit.expected_turn:
+                statuses.append(CommitStatus.CONFLICT)
+            else:
+                statuses.append(CommitStatus.APPLIED)
+        return statuses
 
     def _commit_turns(self, commits: Sequence[Commit]) -> list[CommitStatus]:
         """Session writes alone (the turns of a batch): one autocommitted statement.
@@ -270,14 +411,14 @@ class SqliteStore:
             )
 
     def end_session(self, session_id: str) -> bool:
-        with self._transaction() as db:
+        with self._write(fold=[session_id]) as db:
             cursor = db.execute(
                 "UPDATE sessions SET ended = 1 WHERE session_id = ? AND ended = 0", (session_id,)
             )
             return cursor.rowcount > 0
 
     def expire_sessions(self, now_ms: int) -> list[str]:
-        with self._transaction() as db:
+        with self._write(fold=None) as db:  # expiries as the turns left them
             rows = db.execute(
                 "SELECT session_id FROM sessions WHERE ended = 0 AND expires_ms <= ?", (now_ms,)
             ).fetchall()
@@ -312,7 +453,7 @@ class SqliteStore:
         return AdaptationRecord(player_id, game, row[0], row[1], bytes(row[2]))
 
     def delete_player(self, player_id: str) -> tuple[bool, list[str]]:
-        with self._transaction() as db:
+        with self._write(fold=None) as db:
             existed = db.execute("DELETE FROM profiles WHERE player_id = ?", (player_id,)).rowcount
             live = db.execute(
                 "SELECT session_id FROM sessions WHERE player_id = ? AND ended = 0", (player_id,)
@@ -322,8 +463,16 @@ class SqliteStore:
         return existed > 0, [r[0] for r in live]
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self._fold_all()
+        finally:
+            with self._lock:
+                if self._log is not None:
+                    self._log.close()
+                self._db.close()
 
 
 @functools.lru_cache(maxsize=256)
@@ -364,6 +513,45 @@ def _turns_only(commits: Sequence[Commit]) -> bool:
     return len({c.session.session_id for c in commits}) == len(commits)
 
 
+def _loggable(commits: Sequence[Commit]) -> bool:
+    """Whether ``commits`` can go to the turn log: plain turn writes that advance live
+    sessions, with no adaptation pending (a folded or replayed record applies only to a live
+    session that expects an earlier turn)."""
+    return _turns_only(commits) and all(
+        c.session.next_turn > c.expected_turn
+        and not (c.allow_ended or c.session.ended or c.session.pending_outcome)
+        for c in commits
+    )
+
+
+def _write_fold(db: sqlite3.Connection, records: Sequence[SessionRecord]) -> None:
+    """Copy unfolded records into their rows (inside the caller's transaction), each only
+    where the row is live and expects an earlier turn."""
+    for start in range(0, len(records), _FOLD_CHUNK):
+        chunk = records[start : start + _FOLD_CHUNK]
+        values = [
+            value
+            for r in chunk
+            for value in (r.session_id, r.next_turn, r.expires_ms, r.data_json(), r.state)
+        ]
+        db.execute(_fold_update(len(chunk)), values)
+
+
+_FOLD_CHUNK = 500
+"""Rows per folding statement (5 variables each, far below SQLite's limit)."""
+
+
+@functools.lru_cache(maxsize=64)
+def _fold_update(n: int) -> str:
+    rows = ", ".join(["(?, ?, ?, ?, ?)"] * n)
+    return (
+        "UPDATE sessions SET next_turn = v.column2, expires_ms = v.column3, pending = 0, "
+        f"data = v.column4, state = v.column5 FROM (VALUES {rows}) AS v "
+        "WHERE sessions.session_id = v.column1 AND sessions.next_turn < v.column2 "
+        "AND sessions.ended = 0"
+    )
+
+
 _RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 """``UPDATE ... RETURNING`` (SQLite 3.35); older libraries take the transaction path."""
 
@@ -388,22 +576,22 @@ def _update_values(commit: Commit) -> tuple[object, ...]:
 
 
 class _Transaction:
-    """``with``: hold the lock, BEGIN IMMEDIATE, then COMMIT (or ROLLBACK on error)."""
+    """``with`` (the store's lock held): BEGIN IMMEDIATE, then COMMIT (or ROLLBACK on error)."""
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.Lock):
-        self._db, self._lock = db, lock
+    def __init__(self, db: sqlite3.Connection):
+        self._db = db
 
     def __enter__(self) -> sqlite3.Connection:
-        self._lock.acquire()
-        try:
-            self._db.execute("BEGIN IMMEDIATE")
-        except BaseException:
-            self._lock.release()
-            raise
+        self._db.execute("BEGIN IMMEDIATE")
         return self._db
 
     def __exit__(self, kind, exc, tb) -> None:
+        if kind is not None:
+            self._db.execute("ROLLBACK")
+            return
         try:
-            self._db.execute("ROLLBACK" if kind else "COMMIT")
-        finally:
-            self._lock.release()
+            self._db.execute("COMMIT")
+        except BaseException:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            raise
