@@ -262,3 +262,16 @@ def test_an_intact_store_opens_with_its_sessions(tmp_path):
     store = SqliteStore(path)
     assert store.load_session("s_000049").seed == 49
     store.close()
+
+
+@pytest.mark.slow
+def test_a_damaged_turn_log_stops_the_server_at_start_naming_the_file(rl2_models_dir, tmp_path):
+    # The turn log beside the store (server.stores.turnlog) holds acknowledged turns not
+    # yet in SQLite: a damaged one is refused at start, never half-applied or ignored.
+    data = tmp_path / "var"
+    data.mkdir()
+    filled_store(data / STORE)
+    log = data / (STORE + "-turns")
+    log.write_bytes(b"this is not a turn log\n" * 10)
+    stderr = start_fails(rl2_models_dir, data)
+    assert f"{log} is not a game-agent turn log" in stderr
