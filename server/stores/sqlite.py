@@ -144,7 +144,7 @@ class SqliteStore:
             if isinstance(exc, ConfigError):
                 raise
             raise ConfigError(f"the turn log {path} cannot be opened: {exc}") from None
-        # The last record of a session is its latest; _fold applies it only where it is new.
+        # A session's last record is its latest; _write_fold applies it only where it is new.
         self._unfolded = {record.session_id: record for record in records}
         self._fold_all()
         if records:
@@ -316,15 +316,12 @@ class SqliteStore:
                 f"SELECT session_id, next_turn, ended FROM sessions WHERE session_id IN ({marks})",
                 missing,
             ).fetchall()
-            stored = {row[0]: (row[1], row[2]) for row in rows}
+            stored = dict.fromkeys(missing, _NO_ROW) | {row[0]: (row[1], row[2]) for row in rows}
         statuses = []
         for commit in commits:
-            unfolded = self._unfolded.get(commit.session.session_id)
-            turn, ended = (
-                (unfolded.next_turn, 0)
-                if unfolded
-                else stored.get(commit.session.session_id, (0, 1))
-            )
+            sid = commit.session.session_id
+            unfolded = self._unfolded.get(sid)
+            turn, ended = (unfolded.next_turn, 0) if unfolded is not None else stored[sid]
             if ended:
                 statuses.append(CommitStatus.GONE)
             elif turn != commit.expected_turn:
@@ -511,6 +508,10 @@ def _turns_only(commits: Sequence[Commit]) -> bool:
     if not _RETURNING or any(c.episode is not None or c.adaptation is not None for c in commits):
         return False
     return len({c.session.session_id for c in commits}) == len(commits)
+
+
+_NO_ROW = (0, 1)
+"""(next_turn, ended) a missing row answers with: like an ended session, GONE."""
 
 
 def _loggable(commits: Sequence[Commit]) -> bool:
