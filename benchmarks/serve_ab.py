@@ -25,7 +25,6 @@ session) or turns per second (several) and each round's ratio to its floor.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import shlex
@@ -44,6 +43,7 @@ from benchmarks.serve_bench import GAMES, ServeBenchConfig, _ints
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, prepare_models
 from benchmarks.serve_processes import FloorProcess, _ServerProcess
+from server.logs import serving_fields
 
 logger = logging.getLogger("serve_ab")
 
@@ -94,12 +94,9 @@ class VariantServer(_ServerProcess):
             if not line:
                 break
             self.lines.append(line)
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if entry.get("msg") == "serving":
-                return int(entry["port"])
+            serving = serving_fields(line)
+            if serving is not None:
+                return int(serving["port"])
         self.stop()
         tail = "".join(self.lines[-20:])
         raise RuntimeError(f"variant {name!r}: the server did not start; its log ends:\n{tail}")

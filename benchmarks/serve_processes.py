@@ -13,7 +13,6 @@ endpoint and its store size from the SQLite file.
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import signal
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.serve_floor import run_floor
+from server.logs import serving_fields
 
 STORE_FILE = "game_agent.sqlite3"
 """The SQLite store's file name under the data directory (``ServerConfig.sqlite_path``)."""
@@ -121,12 +121,9 @@ class AgentServerProcess(_ServerProcess):
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.process.is_alive():
             for line in self.log_path.read_text().splitlines():
-                try:
-                    entry = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if entry.get("msg") == "serving":
-                    return int(entry["port"]), int(entry["metrics_port"])
+                serving = serving_fields(line)
+                if serving is not None:
+                    return int(serving["port"]), int(serving["metrics_port"])
             time.sleep(0.1)
         self.stop()
         tail = "\n".join(self.log_path.read_text().splitlines()[-20:])

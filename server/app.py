@@ -35,6 +35,7 @@ from game_agent.errors import ConfigError
 from protos.game_agent.v1 import agent_pb2, agent_pb2_grpc
 from server.auth import ApiKeys, Authenticator, CallChecks
 from server.config import ServerConfig
+from server.logs import SERVING
 from server.metrics import Metrics
 from server.models import ModelRegistry, load_models
 from server.placement import pin_process
@@ -121,7 +122,7 @@ async def create_server(
     for name in ("", SERVICE_NAME):
         await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     log.info(
-        "serving",
+        SERVING,
         extra={
             "address": config.address,
             "port": port,

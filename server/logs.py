@@ -12,6 +12,10 @@ import json
 import logging
 import sys
 import time
+from typing import Any
+
+SERVING = "serving"
+"""The message of the line a started server logs, with its ``port`` and ``metrics_port``."""
 
 # Attributes every LogRecord has; anything else came from ``extra=``.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
@@ -34,6 +38,17 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
+
+
+def serving_fields(line: str) -> dict[str, Any] | None:
+    """The fields of a JSON log line when it is the server's :data:`SERVING` line, else None
+    (other lines, and lines that are not JSON). How a process that started a server learns
+    where it listens (``--address HOST:0`` binds any free port)."""
+    try:
+        entry = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return entry if isinstance(entry, dict) and entry.get("msg") == SERVING else None
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:

@@ -1,6 +1,5 @@
 """The bundled agents under models/ serve as `make serve` serves them, and load in-process."""
 
-import json
 import os
 import signal
 import subprocess
@@ -16,6 +15,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 import game_agent
 from games import get_split, list_families, make_kernel, parse_spec
 from protos.game_agent.v1 import agent_pb2, agent_pb2_grpc
+from server.logs import serving_fields
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("connect_n", "matrix", "poker", "pong")
@@ -44,12 +44,9 @@ def _serving_port(process: subprocess.Popen, deadline: float) -> int:
         if not line:
             time.sleep(0.05)
             continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if record.get("msg") == "serving":
-            return int(record["port"])
+        serving = serving_fields(line)
+        if serving is not None:
+            return int(serving["port"])
     raise AssertionError("the server did not report that it is serving")
 
 

@@ -14,7 +14,6 @@ one-time allocations: the second must not add per-session memory that stays).
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import urllib.request
 
@@ -24,6 +23,7 @@ import pytest
 from clients.aio import AsyncAgentClient
 from clients.retry import RetryPolicy
 from games.registry import make_kernel, make_opponent, parse_spec
+from server.logs import serving_fields
 from tests.server.conftest import RL2_VARIANTS
 from tests.server.processes import ServerProcess
 
@@ -40,12 +40,9 @@ allocations a few MiB more)."""
 
 def metrics_port(server: ServerProcess) -> int:
     for line in server.lines:
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if entry.get("msg") == "serving":
-            return int(entry["metrics_port"])
+        serving = serving_fields(line)
+        if serving is not None:
+            return int(serving["metrics_port"])
     raise AssertionError("the server logged no metrics port")
 
 

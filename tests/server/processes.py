@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 import grpc
 
 from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+from server.logs import serving_fields
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,12 +44,9 @@ class ServerProcess:
             if not line:
                 break
             self.lines.append(line)
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if entry.get("msg") == "serving":
-                return int(entry["port"])
+            serving = serving_fields(line)
+            if serving is not None:
+                return int(serving["port"])
         self.process.kill()
         raise RuntimeError("the server process did not start:\n" + "".join(self.lines[-30:]))
 
