@@ -43,7 +43,7 @@ from benchmarks.serve_bench import GAMES, ServeBenchConfig, _ints
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, prepare_models
 from benchmarks.serve_processes import FloorProcess, _ServerProcess
-from server.logs import serving_fields
+from server.logs import read_until_serving
 
 logger = logging.getLogger("serve_ab")
 
@@ -88,15 +88,9 @@ class VariantServer(_ServerProcess):
 
     def _wait_for_port(self, name: str, timeout_s: float = 300.0) -> int:
         assert self.process.stderr is not None
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            serving = serving_fields(line)
-            if serving is not None:
-                return int(serving["port"])
+        serving = read_until_serving(self.process.stderr, self.lines, time.monotonic() + timeout_s)
+        if serving is not None:
+            return int(serving["port"])
         self.stop()
         tail = "".join(self.lines[-20:])
         raise RuntimeError(f"variant {name!r}: the server did not start; its log ends:\n{tail}")

@@ -12,7 +12,7 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, TextIO
 
 SERVING = "serving"
 """The message of the line a started server logs, with its ``port`` and ``metrics_port``."""
@@ -49,6 +49,21 @@ def serving_fields(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return entry if isinstance(entry, dict) and entry.get("msg") == SERVING else None
+
+
+def read_until_serving(stream: TextIO, lines: list[str], deadline: float) -> dict[str, Any] | None:
+    """Read a started server's log lines from ``stream`` (its stderr), keeping each in
+    ``lines``, until its :data:`SERVING` line, whose fields are returned; None when the
+    stream ends or ``time.monotonic()`` passes ``deadline`` first."""
+    while time.monotonic() < deadline:
+        line = stream.readline()
+        if not line:
+            return None
+        lines.append(line)
+        serving = serving_fields(line)
+        if serving is not None:
+            return serving
+    return None
 
 
 def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:

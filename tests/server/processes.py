@@ -13,7 +13,7 @@ from pathlib import Path
 import grpc
 
 from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
-from server.logs import serving_fields
+from server.logs import read_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,16 +37,10 @@ class ServerProcess:
         self.stub = pb_grpc.AgentServiceStub(self.channel)
 
     def _wait_for_port(self, timeout: float) -> int:
-        deadline = time.monotonic() + timeout
         assert self.process.stderr is not None
-        while time.monotonic() < deadline:
-            line = self.process.stderr.readline()
-            if not line:
-                break
-            self.lines.append(line)
-            serving = serving_fields(line)
-            if serving is not None:
-                return int(serving["port"])
+        serving = read_until_serving(self.process.stderr, self.lines, time.monotonic() + timeout)
+        if serving is not None:
+            return int(serving["port"])
         self.process.kill()
         raise RuntimeError("the server process did not start:\n" + "".join(self.lines[-30:]))
 
