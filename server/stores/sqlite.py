@@ -137,9 +137,11 @@ class SqliteStore:
         """Replay the turn log left by the previous process, then start it afresh."""
         path = self.path.with_name(self.path.name + "-turns")
         try:
+            self._log = TurnLog(path, sync=sync)  # locked: no other server writes it now
             records = read_log(path)
-            self._log = TurnLog(path, sync=sync)
         except (ConfigError, OSError) as exc:
+            if self._log is not None:
+                self._log.close()
             self._db.close()
             if isinstance(exc, ConfigError):
                 raise

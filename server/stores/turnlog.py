@@ -21,6 +21,11 @@ a little-endian header (payload length, length of its JSON part, CRC-32 of the
 payload) and the payload, the record's JSON (``SessionRecord.data_json``)
 followed by its state bytes. Nothing is ever unpickled.
 
+One writer. The log is held under an exclusive ``flock`` while open (released by
+the kernel when the process dies): a second server started on the same data
+directory is refused at start instead of replaying and emptying the log of the
+one serving.
+
 Reading (:func:`read_log`). A record cut short by the end of the file is the
 last write of a killed process, never acknowledged: it is dropped with a
 warning. Any other damage (a bad magic, a checksum or JSON that does not
@@ -31,6 +36,7 @@ business (:meth:`SqliteStore._replay`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
@@ -40,6 +46,11 @@ from pathlib import Path
 
 from game_agent.errors import ConfigError
 from server.stores.base import SessionRecord
+
+try:
+    import fcntl
+except ImportError:  # not a POSIX system: no advisory locks
+    fcntl = None  # type: ignore[assignment]
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +67,27 @@ class TurnLog:
         self._sync = sync
         self._broken: OSError | None = None
         self._fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock_or_refuse()
         self.size = os.fstat(self._fd).st_size
         if self.size == 0:
             self._write(MAGIC)
+
+    def _lock_or_refuse(self) -> None:
+        """Hold an exclusive lock on the log for as long as the file is open (the kernel
+        drops it when the process dies): a second server started on the same data directory
+        would otherwise replay and empty the log of the one already serving."""
+        if fcntl is None:
+            return
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.close(self._fd)
+            raise ConfigError(
+                f"the turn log {self.path} is in use by another server process: give each "
+                "server its own --data directory (replicas share players through --store "
+                "redis://...)"
+            ) from None
 
     def append(self, records: Sequence[SessionRecord]) -> None:
         """Write ``records`` in one ``os.write``; durable when this returns.

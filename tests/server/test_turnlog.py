@@ -252,3 +252,17 @@ def test_a_failed_append_is_cut_off_and_leaves_the_log_readable(path, monkeypatc
     reopened = SqliteStore(path)
     assert reopened.load_session("a").next_turn == 3
     reopened.close()
+
+
+def test_a_second_store_on_the_same_files_is_refused_while_the_first_is_open(path):
+    first = SqliteStore(path)
+    create(first, session("a"))
+    first.commit([turn("a", 1)])
+    with pytest.raises(ConfigError, match="in use by another server process"):
+        SqliteStore(path)
+    assert first.commit([turn("a", 2)]) == [APPLIED]  # the first went on untouched
+    assert [r.next_turn for r in read_log(first._log.path)] == [2, 3]
+    first.close()
+    second = SqliteStore(path)
+    assert second.load_session("a").next_turn == 3
+    second.close()
