@@ -132,9 +132,10 @@ async def _drain(sessions) -> None:
     sessions.begin_draining()
 
 
-def test_a_taken_port_fails_clearly(served, server_factory):
+def test_a_taken_port_fails_clearly(served, server_factory, tmp_path):
+    # Its own data: a second server on the first one's store is refused before it listens.
     with pytest.raises(ConfigError, match="cannot listen"):
-        server_factory(address=served.target)
+        server_factory(address=served.target, data_dir=tmp_path / "second")
 
 
 @pytest.mark.parametrize(
@@ -152,9 +153,15 @@ def test_config_rejects_bad_values(overrides, fragment):
         ServerConfig(**overrides)
 
 
-def test_a_taken_metrics_port_fails_clearly_and_releases_the_grpc_port(server_factory):
+def test_a_taken_metrics_port_fails_clearly_and_releases_the_grpc_port(server_factory, tmp_path):
     first = server_factory(metrics_port=0)
+    second = tmp_path / "second"
     with pytest.raises(ConfigError, match="cannot serve metrics"):
-        server_factory(metrics_port=first.server.metrics_port)
+        server_factory(metrics_port=first.server.metrics_port, data_dir=second)
     # The failed server let go of its store and port: a normal one starts on the same data.
-    assert server_factory().port > 0
+    assert server_factory(data_dir=second).port > 0
+
+
+def test_a_second_server_on_the_same_data_is_refused_naming_the_store(served, server_factory):
+    with pytest.raises(ConfigError, match=r"turn log .* is in use by another server process"):
+        server_factory()
