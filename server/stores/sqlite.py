@@ -289,6 +289,8 @@ class SqliteStore:
     def _log_turns(self, commits: Sequence[Commit]) -> list[CommitStatus]:
         """Plain turn writes (``_loggable``): compare-and-set against each session's latest
         record, then one append to the turn log for those that apply."""
+        turn_log = self._log
+        assert turn_log is not None  # commit() sends turns here only with a log
         with self._lock:
             statuses = self._turn_statuses(commits)
             applied = [
@@ -297,10 +299,9 @@ class SqliteStore:
                 if status is CommitStatus.APPLIED
             ]
             if applied:
-                assert self._log is not None
-                self._log.append(applied)
+                turn_log.append(applied)
                 self._unfolded.update((record.session_id, record) for record in applied)
-            full = self._log is not None and self._log.size >= self._fold_bytes
+            full = turn_log.size >= self._fold_bytes
         if full:
             self._fold_all()
         return statuses

@@ -31,7 +31,7 @@ last write of a killed process, never acknowledged: it is dropped with a
 warning. Any other damage (a bad magic, a checksum or JSON that does not
 match) raises :class:`~game_agent.errors.ConfigError` naming the file, so the
 server refuses to start rather than guess. Which records apply is the store's
-business (:meth:`SqliteStore._replay`).
+business (:meth:`SqliteStore._open_log` and ``_write_fold``).
 """
 
 from __future__ import annotations
