@@ -22,7 +22,7 @@ from clients.types import PROTOCOL_VERSION, ServerInfo
 from protos.game_agent.v1 import agent_pb2 as pb
 
 CLIENT_NAME = "game-agent-python/0.1.0"
-_PLAYER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
+_PLAYER_ID = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}\Z")
 
 
 def call_metadata(api_key: str | None) -> tuple[tuple[str, str], ...]:

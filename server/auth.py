@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 API_KEY_METADATA_KEY = "x-api-key"
 SERVICE_PREFIX = "/game_agent.v1.AgentService/"
 ANONYMOUS = ""
-_PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}$")
+_PRINCIPAL_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,64}\Z")
 MIN_KEY_LENGTH = 16
 
 

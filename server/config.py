@@ -15,7 +15,7 @@ from pathlib import Path
 
 from game_agent.errors import ConfigError
 
-_REDIS_RE = re.compile(r"^redis://[^\s:/]+:\d{1,5}(/\d+)?$")
+_REDIS_RE = re.compile(r"^redis://[^\s:/]+:\d{1,5}(/\d+)?\Z")
 
 
 @dataclass(frozen=True)

@@ -29,8 +29,8 @@ PROTOCOL_VERSION = 1
 MIN_CLIENT_PROTOCOL_VERSION = 1
 PROTOCOL_METADATA_KEY = "x-game-agent-protocol"
 
-PLAYER_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}$")
-SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+PLAYER_ID_RE = re.compile(r"^[A-Za-z0-9_.:@-]{1,128}\Z")
+SESSION_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}\Z")
 _FAMILY_RE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)")
 
 

@@ -52,7 +52,7 @@ ACTIVATIONS = ("Tanh", "ReLU", "LeakyReLU", "ELU", "SELU", "GELU", "SiLU", "Sigm
 DEFAULT_ACTIVATION = "Tanh"
 """What SB3's ActorCriticPolicy uses when policy_kwargs name no activation_fn."""
 
-_LAYER_KEY = re.compile(r"^mlp_extractor\.(policy_net|value_net)\.(\d+)\.(weight|bias)$")
+_LAYER_KEY = re.compile(r"^mlp_extractor\.(policy_net|value_net)\.(\d+)\.(weight|bias)\Z")
 _HEAD_KEYS = ("action_net.weight", "action_net.bias", "value_net.weight", "value_net.bias")
 
 

@@ -142,6 +142,7 @@ def test_a_taken_port_fails_clearly(served, server_factory, tmp_path):
     "overrides, fragment",
     [
         ({"store": "postgres://x"}, "store must be"),
+        ({"store": "redis://localhost:6379\n"}, "store must be"),
         ({"address": "nohost"}, "HOST:PORT"),
         ({"max_batch_size": 0}, "max_batch_size"),
         ({"idle_timeout_s": 10, "max_idle_timeout_s": 5}, "must not exceed"),

@@ -120,7 +120,9 @@ def test_unknown_and_malformed_sessions(stub, session):
     refused(stub.EndSession, pb.EndSessionRequest(session_id="s_gone"), grpc.StatusCode.NOT_FOUND)
 
 
-@pytest.mark.parametrize("player", ["", "has space", "x" * 129, "semi;colon", "ünicode"], ids=repr)
+@pytest.mark.parametrize(
+    "player", ["", "has space", "x" * 129, "semi;colon", "ünicode", "alice\n"], ids=repr
+)
 def test_player_id_format(stub, player):
     refused(
         stub.StartSession,
@@ -264,3 +266,12 @@ def test_observation_values_are_finite_and_in_bounds(values, fragment):
             validation.observation([2], values, unbounded)
     else:
         assert validation.observation([2], values, unbounded).tolist() == values
+
+
+@pytest.mark.parametrize("suffix", ["\n", "\r\n", " "], ids=repr)
+def test_ids_with_a_trailing_line_break_are_refused(suffix):
+    # A regex ending in "$" also matches before a final "\n": ids are checked to the end.
+    for check, value in ((validation.player_id, "alice"), (validation.session_id, "s_abc")):
+        assert check(value) == value
+        with pytest.raises(InvalidArgument):
+            check(value + suffix)
