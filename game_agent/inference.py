@@ -64,6 +64,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -88,6 +89,7 @@ from game_agent.learner import (
     Decision,
     EpisodeOutcome,
     Learner,
+    first_illegal,
     has_cheap_end_episode,
     observe_then_act,
 )
@@ -194,6 +196,8 @@ class AcceleratedLearner:
         self._digest = _weights_digest(self.policy)
         self._graphs: dict[GraphKey, CompiledGraph] = {}
         self._by_spec: dict[str, CompiledGraph] = {}
+        self._spec_checked: dict[str, GameSpec] = {}
+        """Spec strings whose states passed ``_batch_spec``, with their parsed variant."""
         self._lock = threading.Lock()
         for spec in specs:
             self.graph(spec)
@@ -284,7 +288,7 @@ class AcceleratedLearner:
             actions = np.asarray(outputs[-1], dtype=np.int64)
         else:
             actions = sample_actions(probs, self.act_rng, draws)
-        if not masks[np.arange(len(actions)), actions].all():  # only a broken graph gets here
+        if first_illegal(masks, actions) is not None:  # only a broken graph gets here
             raise GameAgentError(f"{spec.name}: the accelerated graph chose a masked action")
         decision = Decision(actions, probs, np.asarray(outputs[1], dtype=np.float32))
         return decision, (outputs[2] if self.recurrent else None)
@@ -293,11 +297,68 @@ class AcceleratedLearner:
         """The checked inputs of one fused turn (:meth:`_fused_inputs`' arguments), or None
         where the reference sequence must answer: any input it would refuse (it then raises
         the very error ``observe`` or ``act`` raises) and any state outside the layout this
-        learner writes."""
+        learner writes. One player's turn tries :meth:`_one_inputs` first."""
         try:
-            return self._fused_inputs(*inputs)
+            turn = self._one_inputs(*inputs) if len(inputs[0]) == 1 else None
+            return turn if turn is not None else self._fused_inputs(*inputs)
         except Exception:  # nothing was changed or drawn: the reference raises it again
             return None
+
+    def _one_inputs(
+        self,
+        states: Sequence[AdaptationState],
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        draws: np.ndarray | None,
+    ) -> _FusedTurn | None:
+        """:meth:`_fused_inputs` for one player of a recurrent network, checked with
+        scalars instead of batch arrays (a server's lone turn is mostly such overhead).
+        None wherever it would convert an input rather than take it as it is (the batch
+        path then answers): the same checks, the same arrays fed, the same metas."""
+        [state] = states
+        spec = self._checked_spec(state)
+        if spec is None or not self.recurrent or not _in_written_layout(state):
+            return None
+        got = bool(rewarded[0])
+        reward = rewards[0]
+        if got and not math.isfinite(reward):
+            return None
+        if not (_exact(obs, _F32, (1, *spec.obs_shape)) and _exact(masks, _BOOL, None)):
+            return None
+        if masks.shape != (1, spec.num_actions) or not masks.any() or not np.isfinite(obs).all():
+            return None
+        if draws is not None and not (_exact(draws, _F64, (1,)) and 0.0 <= draws[0] < 1.0):
+            return None
+        arrays = state.arrays
+        memory, prev_action = arrays["memory"], arrays["prev_action"]
+        if not (
+            _exact(memory, _F32, (self.policy.memory_size,))
+            and _exact(prev_action, _I64, (1,))
+            and -1 <= prev_action[0] < spec.num_actions
+        ):
+            return None
+        prev_reward, prev_done = arrays["prev_reward"], arrays["prev_done"]
+        meta = _copy_json(state.meta)
+        if got:  # observe's updates, as the batch path makes them for a rewarded row
+            prev_reward = prev_reward + reward
+            prev_done = np.maximum(prev_done, np.float32(0.0))
+            meta["total_reward"] = float(meta.get("total_reward", 0.0)) + float(reward)
+        meta["decisions"] = int(meta.get("decisions", 0)) + 1
+        memory_in = (memory.reshape(1, -1), prev_action, prev_reward, prev_done)
+        return _FusedTurn(spec, obs, masks, draws, memory_in, [meta])
+
+    def _checked_spec(self, state: AdaptationState) -> GameSpec | None:
+        """The variant of a state of this learner, as ``_batch_spec`` checks it (its
+        verdict is kept per spec string); None for another learner's state."""
+        if state.learner != self.name:
+            return None
+        spec = self._spec_checked.get(state.spec)
+        if spec is None:
+            spec = self.torch_learner._batch_spec([state])
+            self._spec_checked[state.spec] = spec
+        return spec
 
     def _fused_inputs(
         self,
@@ -493,6 +554,22 @@ class _FusedTurn(NamedTuple):
 _RECURRENT_ARRAYS = 4
 """memory, prev_action, prev_reward and prev_done: all a recurrent PPO state holds."""
 _F32 = np.dtype(np.float32)
+
+
+_F64 = np.dtype(np.float64)
+_I64 = np.dtype(np.int64)
+_BOOL = np.dtype(np.bool_)
+
+
+def _exact(array: Any, dtype: np.dtype, shape: tuple[int, ...] | None) -> bool:
+    """Whether ``array`` is a C-contiguous ndarray of ``dtype`` (and ``shape``, if given):
+    one that the batch path's conversions would return unchanged."""
+    return (
+        type(array) is np.ndarray
+        and array.dtype is dtype
+        and array.flags.c_contiguous
+        and (shape is None or array.shape == shape)
+    )
 
 
 def _in_written_layout(state: AdaptationState) -> bool:

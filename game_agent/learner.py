@@ -51,6 +51,17 @@ class Decision(NamedTuple):
     """(B,) float32: the value estimate of the current position."""
 
 
+def first_illegal(masks: np.ndarray, actions: np.ndarray) -> int | None:
+    """The first row whose action (B,) its mask (B, num_actions) forbids or that lies
+    outside the mask, or None when every action is legal (one row is checked as scalars)."""
+    if len(actions) == 1:
+        action = int(actions[0])
+        return None if 0 <= action < masks.shape[1] and masks[0, action] else 0
+    inside = (actions >= 0) & (actions < masks.shape[1])
+    legal = inside & masks[np.arange(len(actions)), np.where(inside, actions, 0)]
+    return None if legal.all() else int(np.flatnonzero(~legal)[0])
+
+
 class EpisodeOutcome(NamedTuple):
     """How one episode ended, from the learner's seat."""
 

@@ -14,6 +14,8 @@ sequence of moves, whatever other sessions do meanwhile.
 
 from __future__ import annotations
 
+from itertools import accumulate
+
 import numpy as np
 
 _MASK64 = (1 << 64) - 1
@@ -26,6 +28,8 @@ def inverse_cdf(probs: np.ndarray, draws: np.ndarray) -> np.ndarray:
     Zero-probability actions are never chosen; a draw that rounds up to the whole mass
     goes to the last action with positive probability rather than past the end.
     """
+    if len(probs) == 1:  # a lone player: the same sums and comparisons on Python floats
+        return np.array([_row_action(probs[0].tolist(), float(draws[0]))], dtype=np.int64)
     cdf = np.cumsum(probs, axis=1, dtype=np.float64)
     u = np.asarray(draws, dtype=np.float64) * cdf[:, -1]
     actions = (cdf <= u[:, None]).sum(axis=1, dtype=np.int64)
@@ -34,6 +38,18 @@ def inverse_cdf(probs: np.ndarray, draws: np.ndarray) -> np.ndarray:
         positive = probs[past_end, ::-1] > 0
         actions[past_end] = cdf.shape[1] - 1 - np.argmax(positive, axis=1)
     return actions
+
+
+def _row_action(row: list[float], draw: float) -> int:
+    """:func:`inverse_cdf` for one row: float64 running sums in the same order (numpy's
+    ``cumsum`` adds sequentially), the same count of sums not above the scaled draw."""
+    cdf = list(accumulate(row))
+    u = draw * cdf[-1]
+    action = sum(1 for total in cdf if total <= u)
+    if action == len(row):
+        positive = [i for i, p in enumerate(row) if p > 0]
+        action = positive[-1] if positive else len(row) - 1
+    return action
 
 
 def sample_actions(

@@ -63,7 +63,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from game_agent.learner import Learner, observe_and_act
+from game_agent.learner import Learner, first_illegal, observe_and_act
 from game_agent.state import AdaptationState
 from server.stores.base import Commit, CommitStatus
 
@@ -342,17 +342,16 @@ def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[
     """Observe the rewards that came with ``turns`` and act, in one learner call."""
     rewards = np.array([0.0 if t.reward is None else t.reward for t in turns], dtype=np.float32)
     rewarded = np.array([t.reward is not None for t in turns], dtype=bool)
-    obs = np.stack([turn.obs for turn in turns])
-    masks = np.stack([turn.mask for turn in turns])
+    obs = _stacked([turn.obs for turn in turns])
+    masks = _stacked([turn.mask for turn in turns])
     draws = np.array([turn.draw for turn in turns], dtype=np.float64)
     states = [turn.state for turn in turns]
     decision, new_states = observe_and_act(
         learner, states, rewards, rewarded, obs, masks, greedy=key.greedy, draws=draws
     )
     actions = np.asarray(decision.actions)
-    legal = masks[np.arange(len(turns)), actions]
-    if not legal.all():
-        bad = int(np.flatnonzero(~legal)[0])
+    bad = first_illegal(masks, actions)
+    if bad is not None:
         raise RuntimeError(
             f"learner {key.model!r} chose masked action {int(actions[bad])} for {key.game}"
         )
@@ -363,3 +362,8 @@ def forward(learner: Learner, key: TurnKey, turns: Sequence[TurnInput]) -> list[
         TurnOutput(actions[i], probs[i], values[i], state, state.to_bytes())
         for i, state in enumerate(new_states)
     ]
+
+
+def _stacked(arrays: list[np.ndarray]) -> np.ndarray:
+    """``np.stack(arrays)``; one array becomes a view with a batch axis, not a copy."""
+    return arrays[0][None] if len(arrays) == 1 else np.stack(arrays)

@@ -378,3 +378,118 @@ def test_bad_input_raises_what_the_reference_raises(torch_learners, wrapped):
         assert str(have.value) == str(want.value), name
     bases = [getattr(learner, "base", learner) for learner in (reference, fused)]
     assert bases[0].act_rng.random() == bases[1].act_rng.random()
+
+
+# ------------------------------------------------------------------ one player's turn
+
+
+@pytest.fixture
+def only_the_scalar_path(monkeypatch):
+    """Fail any lone recurrent turn that the batch checks answer: ``_one_inputs`` must."""
+
+    def refuse(self, states, *args):
+        assert len(states) > 1, "a lone player's turn went to the batch checks"
+        return original(self, states, *args)
+
+    original = AcceleratedLearner._fused_inputs
+    monkeypatch.setattr(AcceleratedLearner, "_fused_inputs", refuse)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a_lone_players_turn_takes_the_scalar_checks(
+    torch_learners, never_the_reference, only_the_scalar_path, family, mode
+):
+    greedy, drawn = MODES[mode]
+    game = VARIANTS[family][0]
+    reference, fused = twins(torch_learners[family, "rl2"], game)
+    for seed in range(12):
+        states, rewards, rewarded, obs, masks = random_turn(reference, game, 1, seed)
+        draws = np.random.default_rng(seed).random(1) if drawn else None
+        args = (states, rewards, rewarded, obs, masks)
+        before = [s.to_bytes() for s in states]
+        want = observe_then_act(reference, *args, greedy=greedy, draws=draws)
+        have = observe_and_act(fused, *args, greedy=greedy, draws=draws)
+        assert_same_turn(want, have, before, states)
+
+
+def unusual_lone_turns(learner, game: str):
+    """Lone turns whose inputs the batch checks convert (or refuse) and the scalar checks
+    therefore leave to them: each must still answer exactly as the reference does."""
+    spec = parse_spec(game)
+    turns = {}
+    for name in (
+        "float64 obs",
+        "strided obs",
+        "int mask",
+        "float32 draw",
+        "int32 prev_action",
+        "float64 memory",
+        "prev_action out of range",
+        "nan obs",
+        "draw of one",
+        "infinite reward",
+        "no legal action",
+        "another learner",
+    ):
+        states, rewards, rewarded, obs, masks = random_turn(learner, game, 1, seed=len(turns))
+        rewarded = np.array([True])
+        rewards = np.array([0.25], dtype=np.float32)
+        draws = np.array([0.5])
+        state = states[0]
+        if name == "float64 obs":
+            obs = obs.astype(np.float64)
+        elif name == "strided obs":
+            obs = np.repeat(obs, 2, axis=-1)[..., ::2]
+        elif name == "int mask":
+            masks = masks.astype(np.int8)
+        elif name == "float32 draw":
+            draws = draws.astype(np.float32)
+        elif name == "int32 prev_action":
+            state.arrays["prev_action"] = state.arrays["prev_action"].astype(np.int32)
+        elif name == "float64 memory":
+            state.arrays["memory"] = state.arrays["memory"].astype(np.float64)
+        elif name == "prev_action out of range":
+            state.arrays["prev_action"] = np.array([spec.num_actions], dtype=np.int64)
+        elif name == "nan obs":
+            obs = obs.copy()
+            obs.reshape(-1)[0] = np.nan
+        elif name == "draw of one":
+            draws = np.array([1.0])
+        elif name == "infinite reward":
+            rewards = np.array([np.inf], dtype=np.float32)
+        elif name == "no legal action":
+            masks = np.zeros_like(masks)
+        else:
+            state.learner = "maml"
+        turns[name] = ([state], rewards, rewarded, obs, masks, draws)
+    return turns
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_lone_turn_the_scalar_checks_decline_answers_as_the_reference(torch_learners, family):
+    game = VARIANTS[family][0]
+    reference, fused = twins(torch_learners[family, "rl2"], game)
+    for name, (states, *args, draws) in unusual_lone_turns(reference, game).items():
+        before = [s.to_bytes() for s in states]
+        try:
+            want = observe_then_act(reference, states, *args, draws=draws)
+        except Exception as exc:
+            with pytest.raises(type(exc)) as have:
+                observe_and_act(fused, states, *args, draws=draws)
+            assert str(have.value) == str(exc), name
+            continue
+        have = observe_and_act(fused, states, *args, draws=draws)
+        assert_same_turn(want, have, before, states)
+
+
+def test_first_illegal_by_hand():
+    masks = np.array([[True, False, True], [False, True, False]])
+    assert learner_module.first_illegal(masks, np.array([0, 1])) is None
+    assert learner_module.first_illegal(masks, np.array([2, 0])) == 1
+    assert learner_module.first_illegal(masks, np.array([1, 1])) == 0
+    assert learner_module.first_illegal(masks, np.array([0, 3])) == 1  # past the mask
+    assert learner_module.first_illegal(masks, np.array([-1, 1])) == 0  # not a row's end
+    assert learner_module.first_illegal(masks[:1], np.array([2])) is None
+    for action in (1, 3, -1):
+        assert learner_module.first_illegal(masks[:1], np.array([action])) == 0

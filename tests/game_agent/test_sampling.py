@@ -43,6 +43,29 @@ def test_inverse_cdf_by_hand(u, want):
     np.testing.assert_array_equal(inverse_cdf(PROBS, np.full(3, u)), want)
 
 
+@pytest.mark.parametrize("u", [0.0, 0.2, 0.25, 0.4, 0.5, 0.99, 1.0])
+def test_a_row_alone_is_chosen_as_in_its_batch(u):
+    # One row takes inverse_cdf's scalar path; a batch of three takes the array path.
+    batch = inverse_cdf(PROBS, np.full(3, u)).tolist()
+    alone = [inverse_cdf(PROBS[i : i + 1], np.array([u])).tolist() for i in range(3)]
+    assert alone == [[action] for action in batch]
+
+
+def test_single_rows_agree_with_batches_on_random_rows():
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        width = int(rng.integers(1, 60))
+        probs = rng.random((5, width)).astype(np.float32)
+        probs[rng.random((5, width)) < 0.4] = 0.0
+        probs[0] = 0.0  # no legal mass at all: the rounding edge falls to the last action
+        probs /= np.maximum(probs.sum(axis=1, keepdims=True), np.float32(1e-9))
+        draws = rng.random(5)
+        draws[1] = np.nextafter(1.0, 0.0)  # the largest draw: the rounding edge
+        batch = inverse_cdf(probs, draws)
+        for i in range(5):
+            assert inverse_cdf(probs[i : i + 1], draws[i : i + 1]).tolist() == [batch[i]]
+
+
 def test_a_draw_rounding_up_to_the_whole_mass_stays_on_actions_with_probability():
     np.testing.assert_array_equal(sample_actions(PROBS, Always(1.0)), [2, 3, 2])
     np.testing.assert_array_equal(inverse_cdf(PROBS, np.full(3, 1.0)), [2, 3, 2])
