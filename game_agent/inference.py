@@ -26,6 +26,11 @@ Why it is built this way:
   free-dimension override, no second trace) lets onnxruntime fold away the shape
   arithmetic a dynamic batch needs: 10 to 25% off every single-player turn, for
   about 15 ms more compile time.
+- **One player's checks as scalars.** A lone turn's inputs, as a server gives them
+  (float32 observations, bool masks, float64 draws, a state in the layout this
+  learner writes), are checked one value at a time (``_one_inputs``) instead of
+  as batch arrays: the same checks and the same arrays fed, without a dozen numpy
+  calls on arrays of one row. Anything else takes the batch checks.
 - **Verified before use.** Each compiled session runs next to the torch network on
   random inputs (batches of 1, 3 and 7, or of 1:
   :func:`~game_agent.export.verify_session`) and is refused with
