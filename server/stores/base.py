@@ -126,7 +126,11 @@ class ProfileRecord:
     updated_ms: int = 0
 
     def to_json(self) -> str:
-        return _SORTED_JSON.encode(dataclasses.asdict(self))
+        """The record as JSON with sorted keys (``asdict``'s text, without its deep copy:
+        every value is a str, int or float, or a tuple of floats in ``GameStats``)."""
+        fields = dict(self.__dict__)
+        fields["games"] = {name: stats.__dict__ for name, stats in self.games.items()}
+        return _SORTED_JSON.encode(fields)
 
     @classmethod
     def from_json(cls, text: str) -> ProfileRecord:

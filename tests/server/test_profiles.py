@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import random
+
 import pytest
 
 from server.profiles import (
@@ -58,3 +62,15 @@ def test_recent_rewards_keep_the_last_window():
         profile = apply_episode(profile, EpisodeRecord("p", "s", "g", DRAW, float(i), i))
     recent = profile.games["g"].recent_rewards
     assert recent == tuple(float(i) for i in range(5, RECENT_EPISODES + 5))
+
+
+def test_profile_json_is_asdicts_text():
+    rng = random.Random(3)
+    profile = None
+    for i in range(60):
+        game = rng.choice(["g1", "connect_n(rows=6,cols=7)", "matrix(name=rps)"])
+        result = rng.choice([AGENT_WON, PLAYER_WON, DRAW])
+        episode = EpisodeRecord("p\u00e9", "key \\ \"x\"", game, result, rng.uniform(-5, 5), i)
+        profile = apply_episode(profile, episode)
+        want = json.dumps(dataclasses.asdict(profile), sort_keys=True)
+        assert profile.to_json() == want
