@@ -70,7 +70,7 @@ def test_profile_json_is_asdicts_text():
     for i in range(60):
         game = rng.choice(["g1", "connect_n(rows=6,cols=7)", "matrix(name=rps)"])
         result = rng.choice([AGENT_WON, PLAYER_WON, DRAW])
-        episode = EpisodeRecord("p\u00e9", "key \\ \"x\"", game, result, rng.uniform(-5, 5), i)
+        episode = EpisodeRecord("p\u00e9", 'key \\ "x"', game, result, rng.uniform(-5, 5), i)
         profile = apply_episode(profile, episode)
         want = json.dumps(dataclasses.asdict(profile), sort_keys=True)
         assert profile.to_json() == want
