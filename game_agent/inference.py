@@ -94,6 +94,8 @@ from game_agent.learner import (
     Decision,
     EpisodeOutcome,
     Learner,
+    exact_array,
+    exact_draw,
     first_illegal,
     has_cheap_end_episode,
     observe_then_act,
@@ -330,17 +332,17 @@ class AcceleratedLearner:
         reward = rewards[0]
         if got and not math.isfinite(reward):
             return None
-        if not (_exact(obs, _F32, (1, *spec.obs_shape)) and _exact(masks, _BOOL, None)):
+        if not (exact_array(obs, _F32, (1, *spec.obs_shape)) and exact_array(masks, _BOOL, None)):
             return None
         if masks.shape != (1, spec.num_actions) or not masks.any() or not np.isfinite(obs).all():
             return None
-        if draws is not None and not (_exact(draws, _F64, (1,)) and 0.0 <= draws[0] < 1.0):
+        if not exact_draw(draws):
             return None
         arrays = state.arrays
         memory, prev_action = arrays["memory"], arrays["prev_action"]
         if not (
-            _exact(memory, _F32, (self.policy.memory_size,))
-            and _exact(prev_action, _I64, (1,))
+            exact_array(memory, _F32, (self.policy.memory_size,))
+            and exact_array(prev_action, _I64, (1,))
             and -1 <= prev_action[0] < spec.num_actions
         ):
             return None
@@ -559,22 +561,8 @@ class _FusedTurn(NamedTuple):
 _RECURRENT_ARRAYS = 4
 """memory, prev_action, prev_reward and prev_done: all a recurrent PPO state holds."""
 _F32 = np.dtype(np.float32)
-
-
-_F64 = np.dtype(np.float64)
 _I64 = np.dtype(np.int64)
 _BOOL = np.dtype(np.bool_)
-
-
-def _exact(array: Any, dtype: np.dtype, shape: tuple[int, ...] | None) -> bool:
-    """Whether ``array`` is a C-contiguous ndarray of ``dtype`` (and ``shape``, if given):
-    one that the batch path's conversions would return unchanged."""
-    return (
-        type(array) is np.ndarray
-        and array.dtype is dtype
-        and array.flags.c_contiguous
-        and (shape is None or array.shape == shape)
-    )
 
 
 def _in_written_layout(state: AdaptationState) -> bool:

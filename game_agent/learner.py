@@ -51,6 +51,26 @@ class Decision(NamedTuple):
     """(B,) float32: the value estimate of the current position."""
 
 
+def exact_array(array: object, dtype: np.dtype, shape: tuple[int, ...] | None) -> bool:
+    """Whether ``array`` is a C-contiguous ndarray of ``dtype`` (and ``shape``, if given):
+    an input a learner's batch checks would take as it is, converting nothing (the test
+    of the scalar paths for one player's turn)."""
+    return (
+        type(array) is np.ndarray
+        and array.dtype is dtype
+        and array.flags.c_contiguous
+        and (shape is None or array.shape == shape)
+    )
+
+
+def exact_draw(draws: object) -> bool:
+    """Whether ``draws`` for one player is None or a (1,) float64 array (``exact_array``)
+    holding a uniform in [0, 1)."""
+    return draws is None or (
+        exact_array(draws, np.dtype(np.float64), (1,)) and 0.0 <= draws[0] < 1.0  # type: ignore[index]
+    )
+
+
 def first_illegal(masks: np.ndarray, actions: np.ndarray) -> int | None:
     """The first row whose action (B,) its mask (B, num_actions) forbids or that lies
     outside the mask, or None when every action is legal (one row is checked as scalars)."""

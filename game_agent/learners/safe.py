@@ -75,10 +75,13 @@ untouched), any array it hands back
 unchanged being copied then, so that a new state never shares an array with the
 one passed in. A server turn (observe the reward, then act) goes through
 :meth:`SafeLearner.observe_act`, which unwraps and wraps each state once instead
-of twice and lets the base fuse its own two calls.
+of twice and lets the base fuse its own two calls; one player's turn of a matrix game,
+its inputs as a server sends them, is accounted with scalars rather than batch arrays
+(:meth:`SafeLearner._lone_turn`, any other input going to the batch code).
 ``tests/game_agent/test_safe_golden.py`` pins the decisions and state bytes to
 those of the straightforward numpy version this replaced, and
-``tests/game_agent/test_observe_act.py`` the fused turn to the two calls.
+``tests/game_agent/test_observe_act.py`` (and ``test_safe_lone_turn.py``) the fused turn to
+the two calls.
 
 Checkpoints: a ``safety.json`` beside ``meta.json`` (:func:`write_safety_file`)
 makes :func:`game_agent.checkpoint.load` return the wrapped learner, so the
@@ -108,6 +111,8 @@ from game_agent.learner import (
     Decision,
     EpisodeOutcome,
     Learner,
+    exact_array,
+    exact_draw,
     has_cheap_end_episode,
     observe_and_act,
     observe_then_act,
@@ -296,7 +301,11 @@ class SafeLearner:
         """:func:`~game_agent.learner.observe_then_act` with each state unwrapped and
         wrapped once: the base observes and acts in one call (its own ``observe_act``
         where it has one), the rewards are counted as ``observe`` counts them, then
-        ``act``'s accounting follows."""
+        ``act``'s accounting follows. One player's turn tries :meth:`_lone_turn` first."""
+        if len(states) == 1:
+            turn = self._lone_turn(states[0], rewards, rewarded, obs, masks, greedy, draws)
+            if turn is not None:
+                return turn
         try:
             bases, counters = self._unwrap_all(states)
             guard = self._guard_of(states[0].spec)
@@ -314,6 +323,53 @@ class SafeLearner:
         )
         _add_rewards(counters, rewards, rewarded)
         return self._decide(guard, bases, counters, obs, masks, draws, decision, new_bases)
+
+    def _lone_turn(
+        self,
+        state: AdaptationState,
+        rewards: np.ndarray,
+        rewarded: np.ndarray,
+        obs: np.ndarray,
+        masks: np.ndarray,
+        greedy: bool,
+        draws: np.ndarray | None,
+    ) -> tuple[Decision, list[AdaptationState]] | None:
+        """:meth:`observe_act` for one player of a matrix game, its accounting done with
+        scalars instead of batch arrays (a server's lone turn is mostly such overhead).
+        None, before anything is called or drawn, wherever the batch path would convert
+        an input rather than take it as it is, or refuse one: that path then answers.
+        The same base call, the same updates in the same order, the same arrays written."""
+        if not _lone_inputs(rewards, rewarded, obs, masks, draws):
+            return None
+        try:
+            guard = self._guard_of(state.spec)
+            if type(guard) is not MatrixGuard or not guard.protects:
+                return None
+            [base], [c] = self._unwrap_all([state])
+        except (GameAgentError, ValueError, TypeError):
+            return None
+        masks = masks.copy()  # as the batch path's astype: the base gets a copy
+        decision, new_bases = observe_and_act(
+            self.base, [base], rewards, rewarded, obs, masks, greedy=greedy, draws=draws
+        )
+        if rewarded[0]:
+            c.pending += float(rewards[0])
+        [new_base] = _unshared(new_bases, [base])
+        solution, their = guard.read_row(obs.tobytes())
+        _settle_round(c, solution, their)
+        self._switch(c, shadow=guard.counterfactual)
+        actions = decision.actions.copy()
+        probs = decision.probs
+        if c.mode == FALLBACK:
+            probs = probs.copy()
+            row_draws = None if draws is None else [float(draws[0])]
+            actions[:], probs[:] = guard.draw([solution.strategy], masks, row_draws)
+            new_base = _record_played(new_base, base, actions[:1].astype(np.int64))
+            c.fallback_decisions += 1
+        played, shadow = probs[0].astype(np.float32), decision.probs[0].astype(np.float32)
+        _open_round(c, solution, played, shadow)
+        new_states = self._wrap_all([new_base], [c])
+        return Decision(actions, probs.astype(np.float32), decision.values), new_states
 
     def _decide(
         self,
@@ -566,6 +622,26 @@ def _unshared(
     return out
 
 
+def _lone_inputs(
+    rewards: Any, rewarded: Any, obs: Any, masks: Any, draws: np.ndarray | None
+) -> bool:
+    """Whether one player's turn comes exactly as a server gives it, and as the batch path
+    would take it without converting anything: (1,) float32 rewards and bool flags, one
+    row of float32 observations and of a bool mask, and no draw or one in [0, 1)."""
+    return (
+        exact_array(rewards, _F32, (1,))
+        and exact_array(rewarded, _BOOL, (1,))
+        and exact_array(obs, _F32, None)
+        and exact_array(masks, _BOOL, None)
+        and obs.ndim == masks.ndim == 2
+        and len(obs) == len(masks) == 1
+        and exact_draw(draws)
+    )
+
+
+_F32, _BOOL = np.dtype(np.float32), np.dtype(np.bool_)
+
+
 def _add_rewards(counters: list[_Counters], rewards: Any, rewarded: Any) -> None:
     """Add each rewarded row's reward, as float64, to its player's ``pending``, as
     ``observe`` does (the fused base call has checked that both are one per player)."""
@@ -600,21 +676,27 @@ def _play_fallback(
 def _settle_rounds(
     their: list[int], solutions: list[StageSolution], counters: list[_Counters]
 ) -> None:
-    """Account the round just revealed: expected reward of the played and shadow mixtures."""
+    """Account the round just revealed, player by player (:func:`_settle_round`)."""
     for i, c in enumerate(counters):
-        if not c.open:
-            continue
-        if their[i] < 0:  # nothing shown: count what was actually received
-            c.close_unit(count=True)
-            continue
-        column = solutions[i].columns[their[i]]
-        v = c.unit_value
-        c.deficit += v - float(c.extra[PLAYED] @ column)
-        if c.mode == FALLBACK:
-            c.counterfactual += float(c.extra[SHADOW] @ column) - v
-        c.units += 1
-        c.pending = 0.0
-        c.open = 0
+        _settle_round(c, solutions[i], their[i])
+
+
+def _settle_round(c: _Counters, solution: StageSolution, their: int) -> None:
+    """Account one player's round just revealed (``their``: the opponent's move, -1 when
+    none was shown): expected reward of the played and shadow mixtures."""
+    if not c.open:
+        return
+    if their < 0:  # nothing shown: count what was actually received
+        c.close_unit(count=True)
+        return
+    column = solution.columns[their]
+    v = c.unit_value
+    c.deficit += v - float(c.extra[PLAYED] @ column)
+    if c.mode == FALLBACK:
+        c.counterfactual += float(c.extra[SHADOW] @ column) - v
+    c.units += 1
+    c.pending = 0.0
+    c.open = 0
 
 
 def _open_rounds(
@@ -631,10 +713,18 @@ def _open_rounds(
     played_rows = played.astype(np.float32, order="C")
     shadow_rows = shadow.astype(np.float32, order="C")
     for c, solution, p, q in zip(counters, solutions, played_rows, shadow_rows, strict=True):
-        c.extra[PLAYED] = p
-        c.extra[SHADOW] = q
-        c.unit_value = solution.value
-        c.open = 1
+        _open_round(c, solution, p, q)
+
+
+def _open_round(
+    c: _Counters, solution: StageSolution, played: np.ndarray, shadow: np.ndarray
+) -> None:
+    """Open one player's next round: the float32 mixtures (A,) ``played`` and ``shadow``,
+    arrays of its own, become its ``extra`` ones."""
+    c.extra[PLAYED] = played
+    c.extra[SHADOW] = shadow
+    c.unit_value = solution.value
+    c.open = 1
 
 
 def _open_hands(guard: PokerGuard, obs: np.ndarray, counters: list[_Counters]) -> None:

@@ -106,13 +106,18 @@ class MatrixGuard:
         One numpy call: the float32 bytes of each row give the payoff key, and the
         clock and the newest round's entries unpacked as Python floats.
         """
-        begin, end = self._payoff_bytes
         solutions, moves = [], []
         for row in _row_bytes(np.asarray(obs, dtype=np.float32)):
-            key = row[begin:end]
-            solutions.append(self._solutions.get(key) or self._solve(key))
-            moves.append(self._their_move(row))
+            solution, move = self.read_row(row)
+            solutions.append(solution)
+            moves.append(move)
         return solutions, moves
+
+    def read_row(self, row: bytes) -> tuple[StageSolution, int]:
+        """:meth:`read` for one row of observations, given as its float32 bytes."""
+        begin, end = self._payoff_bytes
+        key = row[begin:end]
+        return self._solutions.get(key) or self._solve(key), self._their_move(row)
 
     def solutions(self, obs: np.ndarray) -> list[StageSolution]:
         """The solved stage game of each row of ``obs`` (B, obs_size)."""
