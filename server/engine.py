@@ -130,7 +130,7 @@ class TurnEngine:
     def __init__(
         self,
         learners: dict[str, Learner],
-        commit: Callable[[Sequence[Commit]], list[CommitStatus]],
+        commit: Callable[[Sequence[Commit]], Sequence[CommitStatus | BaseException]],
         *,
         threads: int,
         max_batch: int,

@@ -226,8 +226,11 @@ class Store(Protocol):
         loading it."""
         ...
 
-    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
-        """Apply each commit atomically and durably; one status per commit, in order."""
+    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus | BaseException]:
+        """Apply each commit atomically and durably; one status per commit, in order. A
+        store that writes a batch in parts may answer a commit of a failed part with the
+        exception instead, the other parts staying applied (the turn engine answers that
+        commit's call with it); a failure that applied nothing raises."""
         ...
 
     def end_session(self, session_id: str) -> bool:

@@ -267,11 +267,41 @@ class SqliteStore:
             ).fetchone()
         return None if row is None else (int(row[0]), bool(row[1]), int(row[2]))
 
-    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus]:
-        if self._log is not None and _loggable(commits):
-            return self._log_turns(commits)
+    def commit(self, commits: Sequence[Commit]) -> list[CommitStatus | BaseException]:
+        if self._log is not None and _distinct(commits):
+            logged = [_loggable(commit) for commit in commits]
+            if all(logged):
+                return self._log_turns(commits)  # type: ignore[return-value]
+            if any(logged):
+                return self._log_some(commits, logged)
         if self._log is None and _turns_only(commits):
-            return self._commit_turns(commits)
+            return self._commit_turns(commits)  # type: ignore[return-value]
+        return self._write_commits(commits)  # type: ignore[return-value]
+
+    def _log_some(
+        self, commits: Sequence[Commit], logged: list[bool]
+    ) -> list[CommitStatus | BaseException]:
+        """A batch of plain turns and other writes (an episode's end, say): the others in
+        one SQLite transaction, then the turns to the log, so that a batch with one episode
+        end still logs its turns. The parts touch different sessions; a part that fails
+        answers its own commits with the exception, the other part staying applied."""
+        parts = (
+            [i for i, log in enumerate(logged) if not log],
+            [i for i, log in enumerate(logged) if log],
+        )
+        answers: dict[int, CommitStatus | BaseException] = {}
+        for part, write in zip(parts, (self._write_commits, self._log_turns), strict=True):
+            try:
+                results: list[CommitStatus | BaseException] = list(
+                    write([commits[i] for i in part])
+                )
+            except Exception as exc:
+                results = [exc] * len(part)
+            answers.update(zip(part, results, strict=True))
+        return [answers[i] for i in range(len(commits))]
+
+    def _write_commits(self, commits: Sequence[Commit]) -> list[CommitStatus]:
+        """``commit`` in one SQLite transaction (the sessions' unfolded records first)."""
         ids = {commit.session.session_id for commit in commits}
         if len(commits) > 1:
             try:
@@ -517,14 +547,21 @@ _NO_ROW = (0, 1)
 """(next_turn, ended) a missing row answers with: like an ended session, GONE."""
 
 
-def _loggable(commits: Sequence[Commit]) -> bool:
-    """Whether ``commits`` can go to the turn log: plain turn writes that advance live
-    sessions, with no adaptation pending (a folded or replayed record applies only to a live
-    session that expects an earlier turn)."""
-    return _turns_only(commits) and all(
-        c.session.next_turn > c.expected_turn
+def _distinct(commits: Sequence[Commit]) -> bool:
+    """Whether each commit writes a session of its own."""
+    return len({c.session.session_id for c in commits}) == len(commits)
+
+
+def _loggable(c: Commit) -> bool:
+    """Whether a commit (of a batch of ``_distinct`` sessions) can go to the turn log: a
+    plain turn write that advances a live session, with no adaptation pending (a folded
+    or replayed record applies only to a live session that expects an earlier turn)."""
+    return (
+        _RETURNING
+        and c.episode is None
+        and c.adaptation is None
+        and c.session.next_turn > c.expected_turn
         and not (c.allow_ended or c.session.ended or c.session.pending_outcome)
-        for c in commits
     )
 
 

@@ -514,3 +514,26 @@ def test_a_served_lone_session_acts_where_the_option_says(server_factory, inline
     [thread] = threads
     assert (thread is served.thread) == inline
     assert inline or thread.name == "turns_0"
+
+
+def test_a_commit_answered_with_an_exception_fails_only_its_own_job():
+    # A store that writes a batch in parts answers a failed part's commits with the error.
+    error = OSError("the turn log's disk is full")
+
+    def commit(commits):
+        return [error if c.session == "b" else CommitStatus.APPLIED for c in commits]
+
+    engine = TurnEngine({}, commit, threads=1, max_batch=8, window_s=0.1)
+    results: dict[str, object] = {}
+
+    async def main():
+        for name in "abc":
+            engine.submit(commit_only(name, results))
+        await settle(engine)
+
+    asyncio.run(main())
+    assert results == {
+        "a": ("a", CommitStatus.APPLIED),
+        "b": error,
+        "c": ("c", CommitStatus.APPLIED),
+    }

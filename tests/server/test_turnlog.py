@@ -185,10 +185,15 @@ def test_the_log_answers_every_operation_as_sqlite_alone_does(tmp_path, seed):
             for s in batch:
                 n = turns[s] + 1 if rng.random() < 0.9 else turns[s] + 2
                 expires = step * 100 + rng.choice([5_000, 20_000])
-                record = session(
-                    s, player=f"p{sids.index(s) % 3}", next_turn=n + 1, expires_ms=expires
+                owner = f"p{sids.index(s) % 3}"
+                record = session(s, player=owner, next_turn=n + 1, expires_ms=expires)
+                episode = None
+                if rng.random() < 0.25:  # a batch mixing turns with an episode's end
+                    result = rng.choice([-1, 0, 1])
+                    episode = EpisodeRecord(owner, "studio", GAME, result, result * 2.0, step)
+                commits.append(
+                    Commit(record, expected_turn=n, expiry_changed=True, episode=episode)
                 )
-                commits.append(Commit(record, expected_turn=n, expiry_changed=True))
             got = logged.commit(commits)
             assert got == plain.commit(commits)
             for commit, status in zip(commits, got, strict=True):
@@ -204,6 +209,8 @@ def test_the_log_answers_every_operation_as_sqlite_alone_does(tmp_path, seed):
         for s in sids:
             assert logged.load_session(s) == plain.load_session(s)
             assert logged.session_status(s) == plain.session_status(s)
+        for p in ("p0", "p1", "p2"):
+            assert logged.load_profile(p) == plain.load_profile(p)
     kill(logged)
     replayed = SqliteStore(tmp_path / "log.sqlite3")
     for s in sids:
@@ -266,3 +273,39 @@ def test_a_second_store_on_the_same_files_is_refused_while_the_first_is_open(pat
     second = SqliteStore(path)
     assert second.load_session("a").next_turn == 3
     second.close()
+
+
+def test_a_batch_with_an_episode_end_still_logs_its_turns(path):
+    store = SqliteStore(path)
+    for sid in ("a", "b"):
+        create(store, session(sid))
+    episode = EpisodeRecord("p1", "studio", GAME, 1, 2.0, 5)
+    ending = Commit(turn("b", 1).session, 1, episode=episode)
+    assert store.commit([turn("a", 1), ending]) == [APPLIED, APPLIED]
+    assert [r.session_id for r in read_log(store._log.path)] == ["a"]  # a's turn: logged
+    assert row_turn(path, "a") == 1 and row_turn(path, "b") == 2  # b's end: in SQLite
+    assert store.load_profile("p1").episodes == 1
+    kill(store)
+    reopened = SqliteStore(path)
+    assert reopened.load_session("a").next_turn == 2
+    assert reopened.load_session("b").next_turn == 2
+    reopened.close()
+
+
+def test_a_failing_part_of_a_mixed_batch_answers_only_its_own_commits(path, monkeypatch):
+    store = SqliteStore(path)
+    for sid in ("a", "b"):
+        create(store, session(sid))
+
+    def full_disk(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("server.stores.turnlog.os.write", full_disk)
+    episode = EpisodeRecord("p1", "studio", GAME, 1, 2.0, 5)
+    ending = Commit(turn("b", 1).session, 1, episode=episode)
+    logged, ended = store.commit([turn("a", 1), ending])
+    assert isinstance(logged, OSError) and ended is APPLIED
+    monkeypatch.undo()
+    assert store.load_session("a").next_turn == 1 and store.load_session("b").next_turn == 2
+    assert store.commit([turn("a", 1)]) == [APPLIED]  # the failed turn may be retried
+    store.close()
