@@ -413,53 +413,51 @@ def test_a_lone_players_turn_takes_the_scalar_checks(
         assert_same_turn(want, have, before, states)
 
 
+INPUT_CHANGES = {
+    "float64 obs": lambda obs, masks, draws: (obs.astype(np.float64), masks, draws),
+    "strided obs": lambda obs, masks, draws: (np.repeat(obs, 2, axis=-1)[..., ::2], masks, draws),
+    "one-dimensional obs": lambda obs, masks, draws: (obs[0], masks, draws),
+    "nan obs": lambda obs, masks, draws: (np.where(obs == obs.flat[0], np.nan, obs), masks, draws),
+    "int mask": lambda obs, masks, draws: (obs, masks.astype(np.int8), draws),
+    "strided mask": lambda obs, masks, draws: (obs, np.repeat(masks, 2, axis=-1)[..., ::2], draws),
+    "no legal action": lambda obs, masks, draws: (obs, np.zeros_like(masks), draws),
+    "float32 draw": lambda obs, masks, draws: (obs, masks, draws.astype(np.float32)),
+    "draw of one": lambda obs, masks, draws: (obs, masks, np.array([1.0])),
+    "nan draw": lambda obs, masks, draws: (obs, masks, np.array([np.nan])),
+    "two draws": lambda obs, masks, draws: (obs, masks, np.array([0.5, 0.5])),
+}
+"""One player's (obs, masks, draws) as the scalar paths must leave them to the batch
+checks: converted, strided, of the wrong shape or refused."""
+
+
 def unusual_lone_turns(learner, game: str):
     """Lone turns whose inputs the batch checks convert (or refuse) and the scalar checks
     therefore leave to them: each must still answer exactly as the reference does."""
     spec = parse_spec(game)
-    turns = {}
-    for name in (
-        "float64 obs",
-        "strided obs",
-        "int mask",
-        "float32 draw",
+    state_changes = (
         "int32 prev_action",
         "float64 memory",
         "prev_action out of range",
-        "nan obs",
-        "draw of one",
         "infinite reward",
-        "no legal action",
         "another learner",
-    ):
+    )
+    turns = {}
+    for name in (*INPUT_CHANGES, *state_changes):
         states, rewards, rewarded, obs, masks = random_turn(learner, game, 1, seed=len(turns))
         rewarded = np.array([True])
         rewards = np.array([0.25], dtype=np.float32)
         draws = np.array([0.5])
         state = states[0]
-        if name == "float64 obs":
-            obs = obs.astype(np.float64)
-        elif name == "strided obs":
-            obs = np.repeat(obs, 2, axis=-1)[..., ::2]
-        elif name == "int mask":
-            masks = masks.astype(np.int8)
-        elif name == "float32 draw":
-            draws = draws.astype(np.float32)
+        if name in INPUT_CHANGES:
+            obs, masks, draws = INPUT_CHANGES[name](obs, masks, draws)
         elif name == "int32 prev_action":
             state.arrays["prev_action"] = state.arrays["prev_action"].astype(np.int32)
         elif name == "float64 memory":
             state.arrays["memory"] = state.arrays["memory"].astype(np.float64)
         elif name == "prev_action out of range":
             state.arrays["prev_action"] = np.array([spec.num_actions], dtype=np.int64)
-        elif name == "nan obs":
-            obs = obs.copy()
-            obs.reshape(-1)[0] = np.nan
-        elif name == "draw of one":
-            draws = np.array([1.0])
         elif name == "infinite reward":
             rewards = np.array([np.inf], dtype=np.float32)
-        elif name == "no legal action":
-            masks = np.zeros_like(masks)
         else:
             state.learner = "maml"
         turns[name] = ([state], rewards, rewarded, obs, masks, draws)
