@@ -67,8 +67,11 @@ def exact_draw(draws: object) -> bool:
     """Whether ``draws`` for one player is None or a (1,) float64 array (``exact_array``)
     holding a uniform in [0, 1)."""
     return draws is None or (
-        exact_array(draws, np.dtype(np.float64), (1,)) and 0.0 <= draws[0] < 1.0  # type: ignore[index]
+        exact_array(draws, _F64, (1,)) and 0.0 <= draws[0] < 1.0  # type: ignore[index]
     )
+
+
+_F64 = np.dtype(np.float64)
 
 
 def first_illegal(masks: np.ndarray, actions: np.ndarray) -> int | None:
