@@ -306,7 +306,8 @@ class AcceleratedLearner:
         the very error ``observe`` or ``act`` raises) and any state outside the layout this
         learner writes. One player's turn tries :meth:`_one_inputs` first."""
         try:
-            turn = self._one_inputs(*inputs) if len(inputs[0]) == 1 else None
+            lone = self.recurrent and len(inputs[0]) == 1
+            turn = self._one_inputs(*inputs) if lone else None
             return turn if turn is not None else self._fused_inputs(*inputs)
         except Exception:  # nothing was changed or drawn: the reference raises it again
             return None
@@ -320,13 +321,14 @@ class AcceleratedLearner:
         masks: np.ndarray,
         draws: np.ndarray | None,
     ) -> _FusedTurn | None:
-        """:meth:`_fused_inputs` for one player of a recurrent network, checked with
-        scalars instead of batch arrays (a server's lone turn is mostly such overhead).
-        None wherever it would convert an input rather than take it as it is (the batch
-        path then answers): the same checks, the same arrays fed, the same metas."""
+        """:meth:`_fused_inputs` for one player of a recurrent network (the caller checks
+        that it is one), checked with scalars instead of batch arrays (a server's lone
+        turn is mostly such overhead). None wherever it would convert an input rather than
+        take it as it is (the batch path then answers): the same checks, the same arrays
+        fed, the same metas."""
         [state] = states
         spec = self._checked_spec(state)
-        if spec is None or not self.recurrent or not _in_written_layout(state):
+        if spec is None or not _in_written_layout(state):
             return None
         got = bool(rewarded[0])
         reward = rewards[0]
