@@ -99,6 +99,7 @@ from game_agent.learner import (
     first_illegal,
     has_cheap_end_episode,
     observe_then_act,
+    per_player_rewards,
 )
 from game_agent.learners.base import PPOLearner
 from game_agent.learners.safe import SafeLearner
@@ -260,6 +261,7 @@ class AcceleratedLearner:
         """:func:`~game_agent.learner.observe_then_act` in one pass (see the module
         docstring): the rewards go straight into the network's previous-reward input and
         the new states are built once, from the states given."""
+        rewards, rewarded = per_player_rewards(len(states), rewards, rewarded)
         turn = self._fused_turn(states, rewards, rewarded, obs, masks, draws)
         if turn is None:
             return observe_then_act(

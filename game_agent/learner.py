@@ -161,7 +161,7 @@ def observe_and_act(
     the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
     when ``rewards`` or ``rewarded`` is not one entry per state.
     """
-    rewards, rewarded = _per_player(len(states), rewards, rewarded)
+    rewards, rewarded = per_player_rewards(len(states), rewards, rewarded)
     fused = getattr(learner, "observe_act", None)
     if fused is None:
         return observe_then_act(
@@ -184,7 +184,7 @@ def observe_then_act(
     """:func:`observe_and_act` as two protocol calls: ``observe`` on the rewarded rows
     (skipped when there are none), then ``act`` on every row. The reference every
     ``observe_act`` must reproduce."""
-    rewards, rewarded = _per_player(len(states), rewards, rewarded)
+    rewards, rewarded = per_player_rewards(len(states), rewards, rewarded)
     states = list(states)
     rows = np.flatnonzero(rewarded)
     if len(rows):
@@ -196,8 +196,12 @@ def observe_then_act(
     return learner.act(states, obs, masks, greedy=greedy, draws=draws)
 
 
-def _per_player(n: int, rewards: np.ndarray, rewarded: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``rewards`` as float32 and ``rewarded`` as bool, each checked to be (n,)."""
+def per_player_rewards(
+    n: int, rewards: np.ndarray, rewarded: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``rewards`` as float32 and ``rewarded`` as bool, each checked to be (n,): how every
+    ``observe_act`` takes them, so a float64 reward is observed as the float32 the
+    reference (:func:`observe_then_act`) observes."""
     rewards = np.asarray(rewards, dtype=np.float32)
     rewarded = np.asarray(rewarded, dtype=bool)
     if rewards.shape != (n,) or rewarded.shape != (n,):

@@ -116,6 +116,7 @@ from game_agent.learner import (
     has_cheap_end_episode,
     observe_and_act,
     observe_then_act,
+    per_player_rewards,
 )
 from game_agent.learners.safe_guards import (
     UNIT,
@@ -302,6 +303,7 @@ class SafeLearner:
         wrapped once: the base observes and acts in one call (its own ``observe_act``
         where it has one), the rewards are counted as ``observe`` counts them, then
         ``act``'s accounting follows. One player's turn tries :meth:`_lone_turn` first."""
+        rewards, rewarded = per_player_rewards(len(states), rewards, rewarded)
         if len(states) == 1:
             turn = self._lone_turn(states[0], rewards, rewarded, obs, masks, greedy, draws)
             if turn is not None:

@@ -491,3 +491,32 @@ def test_first_illegal_by_hand():
     assert learner_module.first_illegal(masks[:1], np.array([2])) is None
     for action in (1, 3, -1):
         assert learner_module.first_illegal(masks[:1], np.array([action])) == 0
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["accelerated", "safe"])
+@pytest.mark.parametrize("n", [1, 4])
+@pytest.mark.parametrize("as_given", [np.float64, list], ids=["float64", "list"])
+def test_observe_act_called_directly_converts_rewards_as_the_reference(
+    torch_learners, wrapped, n, as_given
+):
+    """A caller of ``observe_act`` itself (not through ``observe_and_act``, which converts
+    first) may pass float64 rewards or a list: the reference observes them as float32,
+    so 0.1 is counted as 0.10000000149011612, and the fused call must count the same."""
+    game = VARIANTS["matrix"][0]
+    torch_learner = torch_learners["matrix", "rl2"]
+    reference, fused = (
+        accelerate(SafeLearner(torch_learner, SAFE_CONFIG) if wrapped else torch_learner, [game])
+        for _ in range(2)
+    )
+    spec = parse_spec(game)
+    step = make_kernel(spec).reset(n, seed=n)
+    seat = int(np.argmax(step.acting[0]))
+    obs, masks = step.obs[:, seat], step.action_mask[:, seat]
+    states = [reference.initial_state(spec) for _ in range(n)]
+    rewards = np.full(n, 0.1, dtype=np.float64)
+    rewarded = np.ones(n, dtype=bool)
+    given = rewards if as_given is np.float64 else rewards.tolist()
+    before = [s.to_bytes() for s in states]
+    want = observe_then_act(reference, states, given, rewarded, obs, masks, greedy=True)
+    have = fused.observe_act(states, given, rewarded, obs, masks, greedy=True)
+    assert_same_turn(want, have, before, states)

@@ -153,16 +153,12 @@ def test_a_lone_turns_arrays_each_own_their_bytes(only_the_lone_path):
 
 def declined_lone_turns(maker: SafeLearner, benched: bool) -> dict:
     """Lone turns the scalar path leaves to the batch path: inputs it would convert or
-    refuse, states it cannot read. (direct, states, rewards, rewarded, obs, masks, draws):
-    ``direct`` turns call ``observe_act`` itself, with rewards ``observe_and_act`` would
-    have converted first."""
+    refuse, states it cannot read: (states, rewards, rewarded, obs, masks, draws) by name.
+    Rewards in other forms are converted before the scalar path: ``REWARD_FORMS``."""
     turns = {}
     for name in (
         SENT,  # the control: this one takes the scalar path
         *INPUT_CHANGES,
-        "list of rewards",
-        "float64 rewards",
-        "int flags",
         "another learner",
         "missing counter",
         "malformed counter",
@@ -170,22 +166,15 @@ def declined_lone_turns(maker: SafeLearner, benched: bool) -> dict:
         state, obs, masks = lone_situation(maker, seed=len(turns))
         state.arrays["safe.mode"][0] = FALLBACK if benched else ADAPTIVE
         rewards, rewarded, draws = np.array([0.25], np.float32), np.array([True]), np.array([0.5])
-        direct = False
         if name in INPUT_CHANGES:
             obs, masks, draws = INPUT_CHANGES[name](obs, masks, draws)
-        elif name == "list of rewards":
-            direct, rewards = True, [0.25]
-        elif name == "float64 rewards":
-            direct, rewards = True, rewards.astype(np.float64)
-        elif name == "int flags":
-            direct, rewarded = True, rewarded.astype(np.int64)
         elif name == "another learner":
             state.learner = "maml"
         elif name == "missing counter":
             del state.arrays["safe.units"]
         elif name == "malformed counter":
             state.arrays["safe.mode"] = state.arrays["safe.mode"].astype(np.float64)
-        turns[name] = (direct, [state], rewards, rewarded, obs, masks, draws)
+        turns[name] = ([state], rewards, rewarded, obs, masks, draws)
     return turns
 
 
@@ -197,9 +186,12 @@ def test_lone_turns_the_scalar_path_declines_answer_as_the_reference(
     reference, fused = twins(rl2, base)
     declined = spy_on_lone_turns(monkeypatch, fused)
     turns = declined_lone_turns(build(rl2, base), benched)
-    for name, (direct, states, *args, draws) in turns.items():
+    for name, (states, *args, draws) in turns.items():
         before = [s.to_bytes() for s in states]
-        turn = fused.observe_act if direct else (lambda *a, **k: observe_and_act(fused, *a, **k))
+
+        def turn(*a, **k):
+            return observe_and_act(fused, *a, **k)
+
         try:
             want = observe_then_act(reference, states, *args, draws=draws)
         except Exception as exc:
@@ -213,6 +205,33 @@ def test_lone_turns_the_scalar_path_declines_answer_as_the_reference(
     assert reference.guard(GAME).rng.random() == fused.guard(GAME).rng.random()
     if base == "accelerated":
         assert reference.base.act_rng.random() == fused.base.act_rng.random()
+
+
+REWARD_FORMS = {
+    "list of rewards": ([0.1], [True]),
+    "float64 rewards": (np.array([0.1]), np.array([True])),
+    "int flags": (np.array([0.1], np.float32), np.array([1])),
+}
+"""Rewards and flags as a direct caller of ``observe_act`` may give them; 0.1 is not a
+float32, so a reward counted without the reference's conversion would show."""
+
+
+@pytest.mark.parametrize("form", list(REWARD_FORMS))
+@pytest.mark.parametrize("benched", [False, True], ids=["adaptive", "benched"])
+def test_lone_rewards_in_other_forms_are_converted_first(rl2, monkeypatch, form, benched):
+    """``observe_act`` called directly converts rewards and flags as the reference does,
+    then the converted turn takes the scalar path and answers as the reference."""
+    reference, fused = twins(rl2, "accelerated")
+    taken = spy_on_lone_turns(monkeypatch, fused)
+    state, obs, masks = lone_situation(fused, seed=7)
+    state.arrays["safe.mode"][0] = FALLBACK if benched else ADAPTIVE
+    rewards, rewarded = REWARD_FORMS[form]
+    before = [state.to_bytes()]
+    draws = np.array([0.5])
+    want = observe_then_act(reference, [state], rewards, rewarded, obs, masks, draws=draws)
+    have = fused.observe_act([state], rewards, rewarded, obs, masks, draws=draws)
+    assert_same_turn(want, have, before, [state])
+    assert taken[-1] is not None and taken[-1] is not RAISED
 
 
 def test_lone_turns_of_other_families_take_the_batch_path(monkeypatch):
