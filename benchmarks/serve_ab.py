@@ -20,6 +20,10 @@ servers, the floor included, are pinned to one core and the load generators to
 the others, as :mod:`benchmarks.serve_bench` places them. The report gives, per
 family, mode and number of sessions, the median over rounds of p50 latency (one
 session) or turns per second (several) and each round's ratio to its floor.
+
+``--model-floor`` adds the model floor (:mod:`benchmarks.serve_floor`: each reply
+the served model's batch-1 forward pass, nothing else) as one more column, so the
+same rounds say how much of the floor ratio the model alone takes.
 """
 
 from __future__ import annotations
@@ -40,12 +44,18 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from benchmarks.serve_bench import GAMES, ServeBenchConfig, _ints
+from benchmarks.serve_floor import served_graph
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, prepare_models
 from benchmarks.serve_processes import FloorProcess, _ServerProcess
 from server.logs import read_until_serving
 
 logger = logging.getLogger("serve_ab")
+
+MODEL_FLOOR = "floor+model"
+"""The model floor's column (``--model-floor``)."""
+FLOORS = ("floor", MODEL_FLOOR)
+"""Servers measured without sessions (the load generator's floor plan)."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +148,7 @@ def measure(
     runs: dict[str, list[LoadResult]] = {name: [] for name in servers}
     for repeat in range(repeats):
         for name in servers:
-            floor = name == "floor"
+            floor = name in FLOORS
             prefix = f"ab-{name}-{plan.game[:6]}-{plan.mode}-{plan.concurrency}-{repeat}"
             result = loads[name].run(replace(plan, sessions=not floor, player_prefix=prefix))
             if result.errors:
@@ -175,9 +185,13 @@ def run(args: argparse.Namespace) -> str:
     with tempfile.TemporaryDirectory(prefix="serve-ab-") as tmp, ExitStack() as stack:
         root = Path(tmp)
         models = root / "models"
-        prepare_models(tuple(args.families), 0, models, MODELS_DIR, CACHE_DIR)
+        chosen = prepare_models(tuple(args.families), 0, models, MODELS_DIR, CACHE_DIR)
         servers: dict[str, _ServerProcess] = {"floor": FloorProcess(servers_cpus)}
         stack.callback(servers["floor"].stop)
+        if args.model_floor:
+            graphs = tuple(served_graph(m.path, GAMES[m.family]) for m in chosen)
+            servers[MODEL_FLOOR] = FloorProcess(servers_cpus, graphs=graphs)
+            stack.callback(servers[MODEL_FLOOR].stop)
         for variant in variants:
             server = VariantServer(variant, models, root / variant.name, servers_cpus)
             stack.callback(server.stop)
@@ -195,7 +209,7 @@ def run(args: argparse.Namespace) -> str:
                     cells = {name: Cell(runs[name], runs["floor"]) for name in servers}
                     rows.append((family, mode, concurrency, cells))
                     logger.info("%s %s x%d measured", family, mode, concurrency)
-    return report(rows, [v.name for v in variants])
+    return report(rows, [name for name in servers if name != "floor"])
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -216,11 +230,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--max-turns", type=int, default=200_000)
     parser.add_argument("--placement", choices=("split", "os"), default="split")
+    parser.add_argument(
+        "--model-floor",
+        action="store_true",
+        help="also measure the model floor (the served model's forward pass alone)",
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     names = [v.name for v in args.variant]
-    if len(set(names)) != len(names) or "floor" in names:
-        parser.error(f"variant names must be distinct and not 'floor', got {names}")
+    if len(set(names)) != len(names) or set(names) & set(FLOORS):
+        parser.error(f"variant names must be distinct and not {list(FLOORS)}, got {names}")
     if args.repeats < 1 or args.seconds <= 0:
         parser.error("--repeats must be >= 1 and --seconds > 0")
     return args

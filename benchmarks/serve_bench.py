@@ -33,7 +33,10 @@ replica per core.
 
 ``--floor handoff`` is a diagnostic: the floor's replies are made on a worker
 thread and handed back the way the agent's turn engine does it, which measures
-what the thread hand-offs alone cost.
+what the thread hand-offs alone cost. ``--floor model`` is another: each floor
+reply is the served model's own batch-1 forward pass (the ONNX graph the agent
+serves for the family's variant, in onnxruntime, for a fresh player), which
+measures how much of the latency target the model alone uses.
 
 Usage::
 
@@ -56,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.kernel_bench import machine
+from benchmarks.serve_floor import served_graph
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, ModelChoice, prepare_models
 from benchmarks.serve_processes import AgentServerProcess, FloorProcess
@@ -107,7 +111,8 @@ class ServeBenchConfig:
     floor: str = "plain"
     """``plain``: the floor of the issue, its handler an argmax; ``handoff``: the same reply
     made by a worker thread and handed back as the turn engine does (a diagnostic: the floor
-    plus the agent's thread hand-offs)."""
+    plus the agent's thread hand-offs); ``model``: the reply of the served model's batch-1
+    forward pass (a diagnostic: the floor plus the model)."""
     placement: str = "split"
     """``split``: both servers (floor and agent alike) on the last core this process may
     use, the load generator on the others, so that neither server shares a core with the
@@ -431,12 +436,7 @@ def report(
         f"Server settings: {settings}; torch threads {config.torch_threads}. Each figure: "
         f"median of {config.repeats} runs of {config.seconds:g} s (after {config.warmup_s:g} s "
         "warm-up), floor and agent interleaved; latency as the load-generator process sees it.",
-        placement_line(config)
-        + (
-            " Floor: argmax replies made on a worker thread (--floor handoff)."
-            if config.floor == "handoff"
-            else ""
-        ),
+        placement_line(config) + FLOOR_NOTES.get(config.floor, ""),
         "Models: "
         + "; ".join(
             f"{m.family} RL2 {'trained by the benchmark' if m.trained_here else 'from models/'} "
@@ -465,6 +465,14 @@ def agent_settings(config: ServeBenchConfig) -> dict[str, Any]:
     return {**config.server, "cpus": list(servers)} if servers else dict(config.server)
 
 
+FLOOR_NOTES = {
+    "handoff": " Floor: argmax replies made on a worker thread (--floor handoff).",
+    "model": " Floor: each reply the served model's batch-1 forward pass in onnxruntime, "
+    "for a fresh player (--floor model).",
+}
+"""What the report says of a diagnostic floor (nothing of the plain one)."""
+
+
 def placement_line(config: ServeBenchConfig) -> str:
     servers, load = config.cores()
     if not servers:
@@ -473,6 +481,14 @@ def placement_line(config: ServeBenchConfig) -> str:
         f"Placement: the floor and the agent server each pinned to core {servers[0]} (they "
         f"run one at a time), the load generator to {', '.join(map(str, load))}."
     )
+
+
+def start_floor(config: ServeBenchConfig, models: list[ModelChoice]) -> FloorProcess:
+    """The floor ``config.floor`` names; the model floor gets each family's served graph."""
+    graphs: tuple[bytes, ...] = ()
+    if config.floor == "model":
+        graphs = tuple(served_graph(m.path, GAMES[m.family]) for m in models)
+    return FloorProcess(config.cores()[0], handoff=config.floor == "handoff", graphs=graphs)
 
 
 def run(config: ServeBenchConfig) -> str:
@@ -488,7 +504,7 @@ def run(config: ServeBenchConfig) -> str:
                 served, root / "turns", agent_settings(config), torch_threads=config.torch_threads
             )
             stack.callback(agent.stop)
-            floor = FloorProcess(config.cores()[0], handoff=config.floor == "handoff")
+            floor = start_floor(config, models)
             stack.callback(floor.stop)
             rows = measure_turns(config, agent, floor)
         memory = None
@@ -517,9 +533,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--floor",
-        choices=("plain", "handoff"),
+        choices=("plain", "handoff", "model"),
         default=None,
-        help="plain: the bare floor (default); handoff: its replies made on a worker thread",
+        help="plain: the bare floor (default); handoff: its replies made on a worker thread; "
+        "model: its replies the served model's batch-1 forward pass",
     )
     parser.add_argument(
         "--placement",

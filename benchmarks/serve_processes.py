@@ -6,9 +6,10 @@ here instead of from flags, so every knob can be set) on a models directory
 and a fresh data directory, with its JSON log in a file there; the
 ``serving`` log line tells the bound gRPC and metrics ports. SIGTERM shuts it
 down gracefully, as in production. :class:`FloorProcess` runs
-:mod:`benchmarks.serve_floor`. Both report their resident memory and CPU time
-from ``/proc``, and the agent server its live sessions from its Prometheus
-endpoint and its store size from the SQLite file.
+:mod:`benchmarks.serve_floor` (any of its variants; the model floor's graphs
+travel to the child as bytes, with its other arguments). Both report their
+resident memory and CPU time from ``/proc``, and the agent server its live
+sessions from its Prometheus endpoint and its store size from the SQLite file.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import signal
 import sqlite3
 import time
 import urllib.request
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -161,13 +163,20 @@ class AgentServerProcess(_ServerProcess):
 
 
 class FloorProcess(_ServerProcess):
-    """:mod:`benchmarks.serve_floor` in a child process."""
+    """:mod:`benchmarks.serve_floor` in a child process: the bare floor, or with ``handoff``
+    the hand-off floor, or with ``graphs`` (serialised ONNX models, see
+    :func:`~benchmarks.serve_floor.served_graph`) the model floor."""
 
-    def __init__(self, cpus: tuple[int, ...] = (), handoff: bool = False) -> None:
+    def __init__(
+        self, cpus: tuple[int, ...] = (), handoff: bool = False, graphs: Sequence[bytes] = ()
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
-            target=run_floor, args=(child, cpus, handoff), name="serve-bench-floor", daemon=True
+            target=run_floor,
+            args=(child, cpus, handoff, tuple(graphs)),
+            name="serve-bench-floor",
+            daemon=True,
         )
         self.process.start()
         child.close()

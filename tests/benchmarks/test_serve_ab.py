@@ -31,6 +31,7 @@ def test_bad_variants_are_refused_naming_the_problem(text):
     [
         ["--variant", "a=.", "--variant", "a=."],
         ["--variant", "floor=."],
+        ["--variant", "floor+model=."],
         ["--variant", "a=.", "--repeats", "0"],
         ["--variant", "a=.", "--families", "chess"],
     ],
@@ -57,10 +58,12 @@ def test_each_variant_runs_its_own_checkout_with_its_own_options(tmp_path):
     out = tmp_path / "ab.md"
     argv = ["--variant", f"here={ROOT}", "--variant", f"copy={copy}::--no-turn-log"]
     argv += ["--families", "matrix", "--modes", "unary", "--concurrency", "1,3"]
-    argv += ["--repeats", "1", "--seconds", "0.5", "--out", str(out)]
+    argv += ["--repeats", "1", "--seconds", "0.5", "--model-floor", "--out", str(out)]
     assert serve_ab.main(argv) == 0
     assert "--no-turn-log" in marker.read_text()  # the copy ran, with its option
-    rows = table_rows(out.read_text(), "| family | mode | sessions |")
+    text = out.read_text()
+    assert "| family | mode | sessions | floor | floor+model | here | copy |" in text
+    rows = table_rows(text, "| family | mode | sessions |")
     assert [(r[0], r[1], r[2]) for r in rows] == [
         ("matrix", "unary", "1"),
         ("matrix", "unary", "3"),

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from benchmarks import serve_bench
-from benchmarks.serve_floor import argmax_reply
+from benchmarks.serve_floor import argmax_reply, served_graph
 from benchmarks.serve_models import find_rl2
 from game_agent.bench_cli import load_benchmark
 from game_agent.cli import build_parser
@@ -149,8 +149,178 @@ def test_split_placement_gives_the_servers_one_core_and_the_load_the_others(monk
     assert split.cores() == ((), ())  # one core: nothing to split
 
 
-def test_floor_and_placement_options_reach_the_config():
-    args = serve_bench.parse_args(["--floor", "handoff", "--placement", "os"])
+@pytest.mark.parametrize("floor", ["handoff", "model"])
+def test_floor_and_placement_options_reach_the_config(floor):
+    args = serve_bench.parse_args(["--floor", floor, "--placement", "os"])
     config = serve_bench.config_from_args(args)
-    assert (config.floor, config.placement) == ("handoff", "os")
+    assert (config.floor, config.placement) == (floor, "os")
     assert serve_bench.config_from_args(serve_bench.parse_args([])).floor == "plain"
+
+
+# ---------------------------------------------------------------- the model floor
+
+
+@pytest.fixture(scope="module")
+def tiny_models_dir(tmp_path_factory):
+    """A tiny RL2 checkpoint of each family the benchmark plays, as ``prepare_models``
+    would find them under ``models/`` (so no run has to train one)."""
+    from tests.clients.tiny_models import save_tiny_checkpoint
+
+    root = tmp_path_factory.mktemp("serve-bench-models")
+    for family in serve_bench.GAMES:
+        save_tiny_checkpoint(root / f"rl2-{family}", family)
+    return root
+
+
+@pytest.fixture(scope="module")
+def served_graphs(tiny_models_dir):
+    """Each family's served graph for the variant the benchmark plays."""
+    return {
+        family: served_graph(tiny_models_dir / f"rl2-{family}", game)
+        for family, game in serve_bench.GAMES.items()
+    }
+
+
+@pytest.fixture(scope="module")
+def model_floor(served_graphs):
+    from benchmarks.serve_processes import FloorProcess
+
+    floor = FloorProcess(graphs=list(served_graphs.values()))
+    yield floor
+    floor.stop()
+
+
+def model_requests(family: str, n: int) -> list[pb.ActRequest]:
+    """Random turns of ``family``'s benchmark variant, each with some legal action."""
+    import numpy as np
+
+    from games import parse_spec
+
+    spec = parse_spec(serve_bench.GAMES[family])
+    rng = np.random.default_rng(len(family))
+    requests = []
+    for turn in range(1, n + 1):
+        obs = (rng.random(spec.obs_shape) > 0.6).astype(np.float32)
+        mask = rng.random(spec.num_actions) > 0.4
+        mask[rng.integers(spec.num_actions)] = True
+        tensor = pb.Tensor(shape=list(obs.shape), values=obs.ravel().tolist())
+        requests.append(pb.ActRequest(turn=turn, observation=tensor, action_mask=mask.tolist()))
+    return requests
+
+
+def graph_reply(model: bytes, request: pb.ActRequest) -> tuple[int, list[float], float]:
+    """The graph run directly, for a fresh player: greedy action, probabilities, value."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
+    inputs = {i.name: i.shape for i in session.get_inputs()}
+    feed = {
+        "observation": np.asarray(request.observation.values, dtype=np.float32).reshape(
+            1, *inputs["observation"][1:]
+        ),
+        "action_mask": np.asarray([request.action_mask], dtype=np.float32),
+        "hidden_state": np.zeros((1, inputs["hidden_state"][1]), dtype=np.float32),
+        "prev_action": np.array([-1], dtype=np.int64),
+        "prev_reward": np.zeros(1, dtype=np.float32),
+        "prev_done": np.zeros(1, dtype=np.float32),
+    }
+    action, probs, value = session.run(["greedy_action", "action_probs", "value"], feed)
+    return int(action[0]), probs[0].tolist(), float(value[0])
+
+
+def assert_reply_is_the_graphs(reply: pb.ActResponse, model: bytes, request: pb.ActRequest):
+    action, probs, value = graph_reply(model, request)
+    assert (reply.turn, reply.action) == (request.turn, action)
+    assert list(reply.action_probabilities) == pytest.approx(probs, rel=1e-5, abs=1e-6)
+    assert reply.value == pytest.approx(value, rel=1e-5, abs=1e-6)
+    assert request.action_mask[reply.action]
+
+
+@pytest.mark.parametrize("family", ["connect_n", "matrix"])
+def test_the_model_floor_answers_what_the_served_graph_answers(family, model_floor, served_graphs):
+    # One floor serves both families; each request goes to its own family's graph, over
+    # unary calls and a Play stream alike.
+    import grpc
+
+    from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+
+    requests = model_requests(family, 6)
+    with grpc.insecure_channel(model_floor.target) as channel:
+        stub = pb_grpc.AgentServiceStub(channel)
+        unary = [stub.Act(r, timeout=30) for r in requests]
+        stream = stub.Play(iter([pb.PlayRequest(act=r) for r in requests]), timeout=30)
+        streamed = [reply.act for reply in stream]
+    assert streamed == unary
+    for request, reply in zip(requests, unary, strict=True):
+        assert_reply_is_the_graphs(reply, served_graphs[family], request)
+
+
+@pytest.mark.parametrize("family", ["connect_n", "matrix"])
+def test_the_model_floor_decides_as_the_served_agent_does_for_a_new_player(
+    family, tiny_models_dir, served_graphs
+):
+    # served_graph is the graph the server's accelerated learner runs: for a player's
+    # first turn, the same action, probabilities and value, bit for bit.
+    import numpy as np
+
+    from benchmarks.serve_floor import ModelReplies
+    from game_agent import load
+    from game_agent.inference import accelerate
+    from games import parse_spec
+
+    spec = parse_spec(serve_bench.GAMES[family])
+    agent = accelerate(load(tiny_models_dir / f"rl2-{family}"), [spec])
+    floor = ModelReplies([served_graphs[family]])
+    for request in model_requests(family, 4):
+        obs = np.asarray(request.observation.values, dtype=np.float32).reshape(1, *spec.obs_shape)
+        mask = np.asarray([request.action_mask])
+        decision, _ = agent.act([agent.initial_state(spec)], obs, mask, greedy=True)
+        reply = floor.reply(request)
+        assert reply.action == decision.actions[0]
+        assert list(reply.action_probabilities) == decision.probs[0].tolist()
+        assert reply.value == decision.values[0]
+
+
+def test_the_model_floor_refuses_an_observation_no_graph_takes(model_floor):
+    import grpc
+
+    from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
+
+    odd = pb.ActRequest(
+        turn=3, observation=pb.Tensor(shape=[5], values=[0.0] * 5), action_mask=[True] * 3
+    )
+    good = model_requests("matrix", 1)[0]
+    with grpc.insecure_channel(model_floor.target) as channel:
+        stub = pb_grpc.AgentServiceStub(channel)
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.Act(odd, timeout=30)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "5 observation values" in refused.value.details()
+        # On Play the refusal is in-band, and the stream goes on.
+        stream = stub.Play(iter([pb.PlayRequest(act=odd), pb.PlayRequest(act=good)]), timeout=30)
+        error, after = list(stream)
+    assert (error.error.code, error.error.turn) == (grpc.StatusCode.INVALID_ARGUMENT.value[0], 3)
+    assert after.act.turn == good.turn
+
+
+@pytest.mark.slow
+def test_a_run_against_the_model_floor_reports_it(tiny_models_dir, tmp_path):
+    out = tmp_path / "serve.md"
+    argv = [
+        "--quick",
+        *("--floor", "model", "--modes", "unary", "--concurrency", "1", "--seconds", "0.3"),
+        *("--hold-sessions", "0", "--models", str(tiny_models_dir)),
+        *("--cache", str(tmp_path / "cache"), "--out", str(out)),
+    ]
+    assert serve_bench.main(argv) == 0
+    text = out.read_text()
+    assert "(--floor model)" in text
+    rows = table_rows(text, "| family | mode | sessions |")
+    assert [(r[0], r[1], r[2]) for r in rows] == [
+        ("connect_n", "unary", "1"),
+        ("matrix", "unary", "1"),
+    ]
+    for row in rows:
+        assert float(row[6].replace(",", "")) > 0 and float(row[7].replace(",", "")) > 0
+        assert row[-1] == "0"  # no errors, from the floor or the agent
