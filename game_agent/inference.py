@@ -41,6 +41,13 @@ Why it is built this way:
   graphs are therefore kept process-wide under a digest of the weights and the
   key, so an identical network is traced once; its session is still built and
   verified anew.
+- **And again after a restart.** Given a ``trace_dir`` (the server passes
+  ``<data>/graphs``), traced graphs are also kept on disk
+  (:mod:`game_agent.graph_cache`: named so that other weights, code or versions
+  never pick one up, written atomically, bounded); a graph from disk is verified
+  like a fresh one, and one that fails is deleted with a WARNING and traced
+  again. Without a ``trace_dir`` (``accelerate`` from Python, ``game-agent play
+  --local``) nothing touches the disk.
 - **The learner's own checks.** Inputs go through the wrapped learner's
   ``_batch_spec``, ``_check_inputs`` and ``_memory_of``, so bad input raises the
   very errors torch ``act`` raises, and states stay interchangeable with torch's
@@ -75,12 +82,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import onnxruntime
 import torch
 
+from game_agent import graph_cache
 from game_agent.errors import GameAgentError
 from game_agent.export import (
     DEFAULT_OPSET,
@@ -115,6 +124,8 @@ VERIFY_SAMPLES = 3
 graph is checked on."""
 TRACE_CACHE_SIZE = 32
 """Traced graphs kept process-wide (a few hundred kB each)."""
+TRACED, CACHED, ON_DISK = "traced", "trace cached", "trace cached on disk"
+"""Where a compiled graph's trace came from (the words of compile_graph's INFO line)."""
 
 GraphKey = tuple[tuple[int, ...], int, tuple[object, ...]]
 """(observation shape, number of actions, the policy's forward key)."""
@@ -138,27 +149,30 @@ class CompiledGraph:
     compile_s: float
     """Seconds from tracing (or the trace cache) to a verified session."""
     traced: bool
-    """False when the trace came from the process-wide cache."""
+    """False when the trace came from a cache (the process-wide one or a ``trace_dir``)."""
     max_error: float
     """Largest onnxruntime-vs-torch difference the verification saw."""
 
 
-def accelerate(learner: Any, specs: Iterable[GameSpec | str] = ()) -> Learner:
+def accelerate(
+    learner: Any, specs: Iterable[GameSpec | str] = (), *, trace_dir: Path | None = None
+) -> Learner:
     """``learner`` answering ``act`` through onnxruntime; see the module docstring.
 
     Graphs for ``specs`` are compiled (and verified) now, any other variant's on
-    first use. Returns ``learner`` itself, with an INFO log line, when it cannot
-    be accelerated. Raises ``IncompatibleGameError`` for a spec the learner cannot
-    play and :class:`GameAgentError` when a graph does not reproduce torch.
+    first use; ``trace_dir`` keeps their traces on disk across processes. Returns
+    ``learner`` itself, with an INFO log line, when it cannot be accelerated.
+    Raises ``IncompatibleGameError`` for a spec the learner cannot play and
+    :class:`GameAgentError` when a graph does not reproduce torch.
     """
     if isinstance(learner, SafeLearner):
-        base = accelerate(learner.base, specs)
+        base = accelerate(learner.base, specs, trace_dir=trace_dir)
         return learner if base is learner.base else SafeLearner(base, learner.config)
     reason = _why_not(learner)
     if reason is not None:
         log.info("serving %s with torch: %s", getattr(learner, "name", learner), reason)
         return learner
-    return AcceleratedLearner(learner, specs)
+    return AcceleratedLearner(learner, specs, trace_dir=trace_dir)
 
 
 def _why_not(learner: Any) -> str | None:
@@ -186,6 +200,7 @@ class AcceleratedLearner:
         specs: Iterable[GameSpec | str] = (),
         *,
         verify_samples: int = VERIFY_SAMPLES,
+        trace_dir: Path | None = None,
     ):
         self.torch_learner = learner
         self.name = learner.name
@@ -197,6 +212,8 @@ class AcceleratedLearner:
         self.policy: ActorCritic = copy.deepcopy(learner.policy).requires_grad_(False)
         """The weights as they were when accelerated: what every graph is compiled from."""
         self.verify_samples = verify_samples
+        self.trace_dir = trace_dir
+        """Where traced graphs are cached on disk (None: only in this process)."""
         self.act_rng = np.random.default_rng(learner.seed + 2)
         """Action sampling (the torch learner seeds its ``act_generator`` with seed + 2)."""
         self._inputs = input_names(self.policy)
@@ -469,7 +486,11 @@ class AcceleratedLearner:
             found = self._graphs.get(key)
             if found is None:
                 found = compile_graph(
-                    self.policy, spec, samples=self.verify_samples, digest=self._digest
+                    self.policy,
+                    spec,
+                    samples=self.verify_samples,
+                    digest=self._digest,
+                    trace_dir=self.trace_dir,
                 )
                 self._graphs[key] = found
             self._by_spec[spec.name] = found
@@ -482,29 +503,55 @@ def graph_key(policy: ActorCritic, spec: GameSpec) -> GraphKey:
 
 
 def compile_graph(
-    policy: ActorCritic, spec: GameSpec, *, samples: int = VERIFY_SAMPLES, digest: str = ""
+    policy: ActorCritic,
+    spec: GameSpec,
+    *,
+    samples: int = VERIFY_SAMPLES,
+    digest: str = "",
+    trace_dir: Path | None = None,
 ) -> CompiledGraph:
-    """Trace ``policy`` for ``spec`` (or take the trace cached under ``digest``), open an
-    onnxruntime session on it and verify it against torch."""
+    """Trace ``policy`` for ``spec`` (or take the trace cached under ``digest``, in this
+    process or in ``trace_dir``), open onnxruntime sessions on it and verify them against
+    torch. A graph from ``trace_dir`` that fails is deleted, with a WARNING, and traced
+    afresh; a fresh trace that fails raises :class:`GameAgentError`."""
     start = time.perf_counter()
     module = ExportedPolicy(policy, spec)
     key = graph_key(policy, spec)
-    model, traced = _traced(module, spec, (digest, key, DEFAULT_OPSET) if digest else None)
-    session, single = new_session(model), new_session(model, batch=1)
     label = f"accelerated graph for {spec.name}"
-    max_error = max(
-        verify_session(module, session, spec, samples=samples, label=label),
-        verify_session(module, single, spec, samples=samples, label=label, batches=(1,)),
-    )
+    cache_key = (digest, key, DEFAULT_OPSET) if digest else None
+    file = graph_cache.file_for(trace_dir, cache_key)
+    model, source = _traced(module, spec, cache_key, file)
+    try:
+        session, single, max_error = _verified_sessions(module, model, spec, samples, label)
+    except Exception as exc:
+        if source != ON_DISK or file is None:
+            raise
+        graph_cache.discard(file, f"{type(exc).__name__}: {exc}")
+        model, source = trace_graph(module, spec, DEFAULT_OPSET), TRACED
+        session, single, max_error = _verified_sessions(module, model, spec, samples, label)
+    _remember(cache_key, model, file, source)
     elapsed = time.perf_counter() - start
     log.info(
         "compiled %s in %.0f ms (%s, max error vs torch %.1g)",
         label,
         elapsed * 1e3,
-        "traced" if traced else "trace cached",
+        source,
         max_error,
     )
-    return CompiledGraph(key, spec.name, session, single, elapsed, traced, max_error)
+    return CompiledGraph(key, spec.name, session, single, elapsed, source == TRACED, max_error)
+
+
+def _verified_sessions(
+    module: ExportedPolicy, model: bytes, spec: GameSpec, samples: int, label: str
+) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession, float]:
+    """The dynamic and batch-1 sessions of ``model``, each checked against torch, and the
+    largest difference seen."""
+    session, single = new_session(model), new_session(model, batch=1)
+    max_error = max(
+        verify_session(module, session, spec, samples=samples, label=label),
+        verify_session(module, single, spec, samples=samples, label=label, batches=(1,)),
+    )
+    return session, single, max_error
 
 
 def new_session(model: bytes, batch: int | None = None) -> onnxruntime.InferenceSession:
@@ -520,22 +567,40 @@ def new_session(model: bytes, batch: int | None = None) -> onnxruntime.Inference
 
 
 def _traced(
-    module: ExportedPolicy, spec: GameSpec, cache_key: tuple[str, GraphKey, int] | None
-) -> tuple[bytes, bool]:
-    """The traced graph, from the process-wide cache when an identical one was traced."""
+    module: ExportedPolicy,
+    spec: GameSpec,
+    cache_key: tuple[str, GraphKey, int] | None,
+    file: Path | None,
+) -> tuple[bytes, str]:
+    """The graph and where it came from: the process-wide cache, ``file`` in a trace
+    directory, else a fresh trace (TRACED, CACHED or ON_DISK)."""
     if cache_key is not None:
         with _traces_lock:
             model = _traces.get(cache_key)
             if model is not None:
                 _traces.move_to_end(cache_key)
-                return model, False
-    model = trace_graph(module, spec, DEFAULT_OPSET)
+                return model, CACHED
+    if file is not None:
+        model = graph_cache.read(file)
+        if model is not None:
+            return model, ON_DISK
+    return trace_graph(module, spec, DEFAULT_OPSET), TRACED
+
+
+def _remember(
+    cache_key: tuple[str, GraphKey, int] | None, model: bytes, file: Path | None, source: str
+) -> None:
+    """Keep a verified graph in the process-wide cache and, if it is not there yet, in
+    its trace directory."""
     if cache_key is not None:
         with _traces_lock:
             _traces[cache_key] = model
+            _traces.move_to_end(cache_key)
             while len(_traces) > TRACE_CACHE_SIZE:
                 _traces.popitem(last=False)
-    return model, True
+    if file is None or source == ON_DISK or (source == CACHED and file.exists()):
+        return
+    graph_cache.write(file, model)
 
 
 def _weights_digest(policy: ActorCritic) -> str:

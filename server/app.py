@@ -23,6 +23,7 @@ committed and the store is closed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 from dataclasses import dataclass
@@ -82,7 +83,10 @@ async def create_server(
     """
     loop = asyncio.get_running_loop()
     if models is None:
-        models = await loop.run_in_executor(None, load_models, config.models_dir, config.inference)
+        load = functools.partial(
+            load_models, config.models_dir, config.inference, trace_dir=config.graphs_dir
+        )
+        models = await loop.run_in_executor(None, load)
     keys = ApiKeys.from_file(config.api_keys_file) if config.api_keys_file else None
     auth = Authenticator(keys)
     metrics = Metrics()

@@ -28,7 +28,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentPar
         help="directory of checkpoints to serve",
     )
     parser.add_argument(
-        "--data", type=Path, default=_DEFAULTS.data_dir, help="directory for the SQLite store"
+        "--data",
+        type=Path,
+        default=_DEFAULTS.data_dir,
+        help="directory for the SQLite store and the cache of traced graphs (graphs/)",
     )
     parser.add_argument(
         "--address", default=_DEFAULTS.address, help="HOST:PORT to listen on (port 0: any free)"

@@ -25,7 +25,8 @@ class ServerConfig:
     models_dir: Path = Path("models")
     """Directory whose checkpoints are served, one learner per game family."""
     data_dir: Path = Path("var")
-    """Directory for the SQLite store (``var/game_agent.sqlite3``) and other local state."""
+    """Directory for the SQLite store (``var/game_agent.sqlite3``) and other local state,
+    such as the cache of traced onnxruntime graphs (``var/graphs``)."""
     address: str = "127.0.0.1:50051"
     """``host:port`` to listen on; port 0 picks a free port (``create_server`` returns it)."""
     store: str = "sqlite"
@@ -152,6 +153,12 @@ class ServerConfig:
     def sqlite_path(self) -> Path:
         """Where the SQLite store lives."""
         return self.data_dir / "game_agent.sqlite3"
+
+    @property
+    def graphs_dir(self) -> Path:
+        """Where traced onnxruntime graphs are cached across restarts
+        (:mod:`game_agent.graph_cache`); safe to delete, rebuilt as needed."""
+        return self.data_dir / "graphs"
 
 
 def _check_cpus(cpus: tuple[int, ...]) -> None:

@@ -11,9 +11,13 @@ Inference. By default each learner is served through onnxruntime
 (:func:`game_agent.inference.accelerate`): a batch-1 torch forward pass of these
 small networks is about a millisecond of per-op overhead, the verified ONNX
 graph a tenth of it. Graphs for the listed variants are compiled and checked
-against torch at start; other variants' on their first turn. Learners that
-cannot be accelerated (MAML) are served by torch, and ``inference="torch"``
-serves every learner by torch.
+against torch at start; other variants' on their first turn. Given a
+``trace_dir`` (the server's ``<data>/graphs``), traced graphs are kept there, so
+a restarted server skips most of the compile time (tracing) for checkpoints it
+has served before; every graph is still checked against torch, and a cached one
+that fails is traced again (:mod:`game_agent.graph_cache`). Learners that cannot
+be accelerated (MAML) are served by torch, and ``inference="torch"`` serves
+every learner by torch.
 """
 
 from __future__ import annotations
@@ -110,12 +114,15 @@ class ModelRegistry:
 INFERENCE_BACKENDS = ("onnxruntime", "torch")
 
 
-def load_models(models_dir: Path, inference: str = "onnxruntime") -> ModelRegistry:
+def load_models(
+    models_dir: Path, inference: str = "onnxruntime", *, trace_dir: Path | None = None
+) -> ModelRegistry:
     """Load every checkpoint under ``models_dir``; see the module docstring.
 
     A checkpoint is a directory holding ``meta.json`` and ``model.safetensors``
     (``game_agent.checkpoint``); directories whose name starts with "." (a save in
-    progress) are skipped.
+    progress) are skipped. ``trace_dir`` caches the onnxruntime graphs' traces on
+    disk (None: only in this process).
     """
     from game_agent import load  # torch is imported only when models are really loaded
 
@@ -140,14 +147,14 @@ def load_models(models_dir: Path, inference: str = "onnxruntime") -> ModelRegist
     registry = ModelRegistry(_load_one(load, path, models_dir) for path in sorted(found))
     if inference == "torch":
         return registry
-    return ModelRegistry(_accelerated(model) for model in registry)
+    return ModelRegistry(_accelerated(model, trace_dir) for model in registry)
 
 
-def _accelerated(model: ServedModel) -> ServedModel:
+def _accelerated(model: ServedModel, trace_dir: Path | None) -> ServedModel:
     from game_agent.inference import accelerate
 
     try:
-        learner = accelerate(model.learner, model.variants)
+        learner = accelerate(model.learner, model.variants, trace_dir=trace_dir)
     except GameAgentError as exc:
         raise CheckpointError(
             f"cannot serve checkpoint {model.checkpoint} through onnxruntime ({exc}); "
