@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,14 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a checkpoint directory; raise :class:`CheckpointError` naming any bad file."""
+def load_checkpoint(path: str | Path, *, optimizer: bool = True) -> Checkpoint:
+    """Read a checkpoint directory; raise :class:`CheckpointError` naming any bad file.
+
+    Every file is checked against its SHA-256 and read now. ``optimizer=False`` (a
+    learner that will only act, :func:`load`) applies the saved optimiser state when
+    the learner's optimiser is first built instead of building it now; a state that
+    does not fit it then raises the same :class:`CheckpointError`.
+    """
     path = Path(path)
     if path.name == META_FILE:
         path = path.parent
@@ -129,7 +136,11 @@ def load_checkpoint(path: str | Path) -> Checkpoint:
             f"{path / META_FILE} describes no learner we can build: {exc}"
         ) from None
     _load_weights(learner, path / MODEL_FILE)
-    _load_optimizer(learner, path / OPTIMIZER_FILE, meta)
+    restore = _optimizer_restorer(path / OPTIMIZER_FILE, meta)
+    if optimizer:
+        restore(learner.optimizer)
+    else:
+        learner.restore_optimizer_later(restore)
     try:
         learner.load_rng_state(meta["rng"]["learner"])
         progress = TrainingProgress(**meta["progress"])
@@ -148,7 +159,7 @@ def load(path: str | Path, *, safety: bool = True) -> Any:
     """
     from game_agent.learners.safe import with_safety
 
-    learner = load_checkpoint(path).learner
+    learner = load_checkpoint(path, optimizer=False).learner
     learner.policy.eval()
     return with_safety(learner, path) if safety else learner
 
@@ -203,21 +214,35 @@ def _optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def _load_optimizer(learner: Any, file: Path, meta: dict[str, Any]) -> None:
+def _optimizer_restorer(
+    file: Path, meta: dict[str, Any]
+) -> Callable[[torch.optim.Optimizer], None]:
+    """Read and parse the saved optimiser state now; the function returned loads it into
+    an optimiser (``load_state_dict`` copies the tensors: no two optimisers share them)."""
     tensors = _load_tensors(file)
     try:
         saved = meta["optimizer"]
-        state: dict[int, dict[str, Any]] = {}
+        parsed: list[tuple[int, str, Any]] = []
         for name, value in [*tensors.items(), *saved["scalars"].items()]:
             _, index, key = name.split(".", 2)
-            state.setdefault(int(index), {})[key] = value
+            parsed.append((int(index), key, value))
         groups = [
             {k: tuple(v) if k == "betas" else v for k, v in group.items()}
             for group in saved["param_groups"]
         ]
-        learner.optimizer.load_state_dict({"state": state, "param_groups": groups})
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CheckpointError(f"{file} does not fit the optimiser: {exc}") from None
+
+    def restore(optimizer: torch.optim.Optimizer) -> None:
+        state: dict[int, dict[str, Any]] = {}
+        for index, key, value in parsed:
+            state.setdefault(index, {})[key] = value
+        try:
+            optimizer.load_state_dict({"state": state, "param_groups": groups})
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise CheckpointError(f"{file} does not fit the optimiser: {exc}") from None
+
+    return restore
 
 
 def _spaces(variants: list[str]) -> dict[str, dict[str, Any]]:

@@ -196,9 +196,8 @@ class PPOLearner:
                 conv_channels=config.conv_channels,
                 conv_layers=config.conv_layers,
             )
-        self.optimizer = torch.optim.Adam(
-            self.policy.parameters(), lr=config.learning_rate, eps=config.adam_eps
-        )
+        self._optimizer: torch.optim.Optimizer | None = None
+        self._restore_optimizer: Callable[[torch.optim.Optimizer], None] | None = None
         self.update_generator = torch.Generator().manual_seed(seed + 1)
         """Minibatch shuffles."""
         self.act_generator = torch.Generator().manual_seed(seed + 2)
@@ -206,6 +205,30 @@ class PPOLearner:
         self.updates = 0
 
     # ----------------------------------------------------------------- training
+
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        """Adam over the policy, built on first use (training, saving): a learner that only
+        acts never needs one, and torch's first optimiser in a process costs about 1.4 s
+        (it imports ``torch._dynamo``), which every server start paid. A checkpoint's saved
+        state (:meth:`restore_optimizer_later`) is applied as it is built."""
+        if self._optimizer is None:
+            optimizer = torch.optim.Adam(
+                self.policy.parameters(), lr=self.config.learning_rate, eps=self.config.adam_eps
+            )
+            if self._restore_optimizer is not None:
+                self._restore_optimizer(optimizer)  # raises before anything is kept
+                self._restore_optimizer = None
+            self._optimizer = optimizer
+        return self._optimizer
+
+    def restore_optimizer_later(self, restore: Callable[[torch.optim.Optimizer], None]) -> None:
+        """Have ``restore`` (a checkpoint's saved optimiser state) applied when
+        :attr:`optimizer` is built, or at once if it already is."""
+        if self._optimizer is not None:
+            restore(self._optimizer)
+        else:
+            self._restore_optimizer = restore
 
     def make_sampler(self, distribution: TaskDistribution, seed: int) -> Sampler:
         """The local sampler this learner trains with (a Ray sampler can be passed instead)."""

@@ -128,3 +128,52 @@ def test_resume_refuses_another_learner_or_game(saved):
     other = TrainConfig(game="connect_n", algo="rl2")
     with pytest.raises(ConfigError, match="trained on matrix"):
         build_run(other, resume=run_dir)
+
+
+def test_a_learner_loaded_to_act_builds_no_optimiser_until_it_needs_one(saved, monkeypatch):
+    """``load`` (serving, play, evaluation) skips torch's optimiser, whose first build in a
+    process costs over a second; built later, it holds exactly the saved state."""
+    eager = load_checkpoint(saved).learner.optimizer.state_dict()
+    built = []
+    adam = torch.optim.Adam
+
+    def counted(*args, **kwargs):
+        built.append(1)
+        return adam(*args, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "Adam", counted)
+    learner = game_agent.load(saved, safety=False)
+    spec = parse_spec(SPEC)
+    step = make_kernel(spec).reset(2, seed=0)
+    learner.act([learner.initial_state(spec)] * 2, step.obs[:, 0], step.action_mask[:, 0])
+    assert built == []
+    lazy = learner.optimizer.state_dict()
+    assert learner.optimizer is learner.optimizer and built == [1]  # built once, on demand
+    assert lazy["param_groups"] == eager["param_groups"]
+    assert lazy["state"].keys() == eager["state"].keys()
+    for index, values in eager["state"].items():
+        for key, value in values.items():
+            assert torch.equal(torch.as_tensor(lazy["state"][index][key]), torch.as_tensor(value))
+
+
+def test_two_learners_loaded_to_act_share_no_optimiser_tensors(saved):
+    a, b = (game_agent.load(saved, safety=False) for _ in range(2))
+    sa, sb = a.optimizer.state_dict()["state"], b.optimizer.state_dict()["state"]
+    assert sa and all(sa[i]["exp_avg"] is not sb[i]["exp_avg"] for i in sa)
+    sa[0]["exp_avg"].add_(1.0)
+    assert not torch.equal(sa[0]["exp_avg"], sb[0]["exp_avg"])
+
+
+def test_an_optimiser_state_that_does_not_fit_names_the_file(saved):
+    """A state the network's optimiser refuses (a parameter group of another size): the
+    eager load refuses it at once, an acting learner when its optimiser is first built."""
+    meta_file = saved / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    meta["optimizer"]["param_groups"][0]["params"].pop()
+    meta_file.write_text(json.dumps(meta))
+    with pytest.raises(CheckpointError, match=r"optimizer\.safetensors does not fit"):
+        load_checkpoint(saved)
+    learner = game_agent.load(saved, safety=False)
+    for _ in range(2):  # and again: nothing half-built was kept
+        with pytest.raises(CheckpointError, match=r"optimizer\.safetensors does not fit"):
+            learner.optimizer.state_dict()
