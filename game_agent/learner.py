@@ -25,7 +25,8 @@ learner may answer it in one pass with an optional ``observe_act`` method (same
 arguments): every state would otherwise be unwrapped, copied and rewrapped twice,
 which costs more than the forward pass of a small network. ``observe_act`` must
 give exactly what :func:`observe_then_act`, the reference sequence, gives: the same
-decision, states with the same bytes, the same random draws and the same errors.
+decision, states with the same bytes, the same random draws and the same errors; so it
+takes rewards and flags through :func:`per_player_rewards`, as the reference does.
 """
 
 from __future__ import annotations
@@ -161,7 +162,6 @@ def observe_and_act(
     the module docstring), else :func:`observe_then_act`. Raises :class:`StateError`
     when ``rewards`` or ``rewarded`` is not one entry per state.
     """
-    rewards, rewarded = per_player_rewards(len(states), rewards, rewarded)
     fused = getattr(learner, "observe_act", None)
     if fused is None:
         return observe_then_act(
