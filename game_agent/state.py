@@ -106,13 +106,14 @@ class AdaptationState:
     """JSON-serialisable counters and flags (episodes seen, steps in episode, ...)."""
 
     def to_bytes(self) -> bytes:
-        arrays = {k: np.ascontiguousarray(v) for k, v in self.arrays.items()}
+        arrays = self.arrays
         # One metadata entry: safetensors writes several in no fixed order, and equal
         # states must give equal bytes (stores and retries compare them).
         metadata = _header_json(self.learner, self.spec, _SORTED_JSON.encode(self.meta))
-        data = _write(arrays, metadata)
+        data = _write(arrays, metadata)  # ``tobytes`` is C order whatever the strides
         if data is None:
-            data = st_save(dict(sorted(arrays.items())), metadata={HEADER_KEY: metadata})
+            contiguous = {k: np.ascontiguousarray(v) for k, v in sorted(arrays.items())}
+            data = st_save(contiguous, metadata={HEADER_KEY: metadata})
         return data
 
     @classmethod
@@ -214,7 +215,7 @@ def _tensor_entries(key: tuple) -> _Layout | None:
     offset = 0
     for _, name, dtype, shape, itemsize, _ in ranked:
         end = offset + math.prod(shape) * itemsize
-        dims = ",".join(map(str, shape))
+        dims = ",".join(map(str, shape or (1,)))  # a 0-d array is stored as shape [1]
         parts.append(
             f',{encode_basestring_ascii(name)}:{{"dtype":"{dtype}","shape":[{dims}],'
             f'"data_offsets":[{offset},{end}]}}'
