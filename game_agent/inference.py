@@ -25,7 +25,11 @@ Why it is built this way:
   same graph with its ``batch`` dimension fixed at 1 (an onnxruntime
   free-dimension override, no second trace) lets onnxruntime fold away the shape
   arithmetic a dynamic batch needs: 10 to 25% off every single-player turn, for
-  about 15 ms more compile time.
+  about 15 ms more compile time. A vector network (an MLP and a GRU cell) answers one
+  player in numpy instead (:class:`~game_agent.vector_forward.VectorForward`, verified
+  like a session): at batch 1 onnxruntime's run is mostly per-node dispatch, and the
+  same arithmetic costs a third of it in four BLAS products (``python -m
+  benchmarks.forward_bench``); from about 32 players on, onnxruntime is as fast or faster.
 - **One player's checks as scalars.** A lone turn's inputs, as a server gives them
   (float32 observations, bool masks, float64 draws, a state in the layout this
   learner writes), are checked one value at a time (``_one_inputs``) instead of
@@ -113,8 +117,10 @@ from game_agent.learner import (
 from game_agent.learners.base import PPOLearner
 from game_agent.learners.safe import SafeLearner
 from game_agent.policies import ActorCritic
+from game_agent.policies.layout import VECTOR
 from game_agent.sampling import checked_draws, sample_actions
 from game_agent.state import AdaptationState, _copy_json
+from game_agent.vector_forward import VectorForward
 from games import GameSpec, parse_spec
 
 log = logging.getLogger(__name__)
@@ -143,9 +149,11 @@ class CompiledGraph:
     """The variant it was traced for (every variant with the same key shares it)."""
     session: onnxruntime.InferenceSession
     """Any number of players."""
-    single: onnxruntime.InferenceSession
-    """The same graph with its batch fixed at one player: the common turn, 10 to 25%
-    faster, since onnxruntime folds away the shape arithmetic of a dynamic batch."""
+    single: onnxruntime.InferenceSession | VectorForward
+    """What answers one player, the common turn: for a board network the same graph with
+    its batch fixed at one player (10 to 25% faster, since onnxruntime folds away the
+    shape arithmetic of a dynamic batch); for a vector network its numpy forward pass
+    (:mod:`game_agent.vector_forward`, about a third of onnxruntime's batch-1 time)."""
     compile_s: float
     """Seconds from tracing (or the trace cache) to a verified session."""
     traced: bool
@@ -546,12 +554,20 @@ def _verified_sessions(
 ) -> tuple[onnxruntime.InferenceSession, onnxruntime.InferenceSession, float]:
     """The dynamic and batch-1 sessions of ``model``, each checked against torch, and the
     largest difference seen."""
-    session, single = new_session(model), new_session(model, batch=1)
+    session, single = new_session(model), _single(module, model, spec)
     max_error = max(
         verify_session(module, session, spec, samples=samples, label=label),
         verify_session(module, single, spec, samples=samples, label=label, batches=(1,)),
     )
     return session, single, max_error
+
+
+def _single(module: ExportedPolicy, model: bytes, spec: GameSpec) -> Any:
+    """What answers one player: a vector network's numpy forward pass (cheaper than any
+    onnxruntime session at batch 1), else the graph with its batch fixed at 1."""
+    if module.policy.layout.kind == VECTOR:
+        return VectorForward(module.policy, spec)
+    return new_session(model, batch=1)
 
 
 def new_session(model: bytes, batch: int | None = None) -> onnxruntime.InferenceSession:

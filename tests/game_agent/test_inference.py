@@ -19,6 +19,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
+import onnxruntime
 import pytest
 import torch
 
@@ -31,6 +32,7 @@ from game_agent.learners.maml import MAMLConfig, MAMLLearner
 from game_agent.learners.multitask import MultitaskConfig, MultitaskLearner
 from game_agent.learners.safe import FALLBACK, SafeLearner, SafetyConfig
 from game_agent.policies import layout_for
+from game_agent.vector_forward import VectorForward
 from games import make_kernel, parse_spec
 from games.errors import IllegalActionError
 from tests.clients.tiny_models import VARIANTS, tiny_learner
@@ -187,6 +189,33 @@ def test_greedy_decisions_match_torch_on_random_states(learners, accelerated, fa
     assert check_random_decisions(learners[family], fast, VARIANTS[family][0], 8, 32) == 256
     # One player at a time: the batch-1 session, the one most turns use.
     assert check_random_decisions(learners[family], fast, VARIANTS[family][0], 24, 1) == 24
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_one_player_is_answered_in_numpy_by_a_vector_network_else_by_a_batch_1_session(
+    learners, accelerated, family, monkeypatch
+):
+    fast = accelerated[family]
+    graph = fast.graph(VARIANTS[family][0])
+    vector = fast.layout.kind == "vector"
+    assert isinstance(graph.single, VectorForward) == vector
+    assert isinstance(graph.session, onnxruntime.InferenceSession)
+    used: list[str] = []
+
+    def counted(name: str):
+        run = getattr(graph, name).run
+
+        def counting_run(*args):
+            used.append(name)
+            return run(*args)
+
+        return counting_run
+
+    for name in ("single", "session"):
+        monkeypatch.setattr(getattr(graph, name), "run", counted(name))
+    check_random_decisions(learners[family], fast, VARIANTS[family][0], 2, 1)
+    check_random_decisions(learners[family], fast, VARIANTS[family][0], 1, 4)
+    assert used == ["single", "single", "session"]
 
 
 @pytest.mark.parametrize("family", FAMILIES)
