@@ -4,11 +4,12 @@ For the shipped matrix model (``models/matrix``, its first training variant), on
 call of the forward pass the server makes each turn, with the same random
 inputs on both sides:
 
-- batch 1: onnxruntime's batch-1 session, built as :mod:`game_agent.inference`
-  builds it (``accelerate(learner.base, [spec]).graphs[0].single``: single-threaded,
-  batch fixed at 1), against ``VectorForward.run`` (:mod:`game_agent.vector_forward`);
-- batch 64: onnxruntime's dynamic-batch session (``.session``) against the same
-  ``VectorForward``.
+- batch 1: an onnxruntime session with the batch fixed at 1, built on the traced graph
+  as :mod:`game_agent.inference` builds sessions (``new_session``: single-threaded), what
+  served a vector network's lone turns before ``VectorForward``, against
+  ``VectorForward.run`` (:mod:`game_agent.vector_forward`), what serves them now;
+- batch 64: onnxruntime's dynamic-batch session, what serves batches, against the
+  same ``VectorForward``.
 
 Each repeat times ``calls`` calls of one side then the other (the order
 alternating between repeats, so drift in the machine's speed hits both alike);
@@ -37,6 +38,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -86,13 +88,22 @@ def largest_difference(ort_run, numpy_run, feeds: list) -> float:
     return worst
 
 
+def onnxruntime_sessions(policy, spec) -> dict[int, Any]:
+    """Per batch size, the onnxruntime session the numpy pass is compared with: the traced
+    graph with its batch fixed at 1, and with a dynamic batch for 64."""
+    from game_agent.export import ExportedPolicy, trace_graph
+    from game_agent.inference import new_session
+
+    model = trace_graph(ExportedPolicy(policy, spec), spec)
+    return {1: new_session(model, batch=1), 64: new_session(model)}
+
+
 def measure(repeats: int, calls: int) -> tuple[str, list[Row]]:
     """The variant measured and one row per batch size."""
     import torch
 
     import game_agent
     from game_agent.export import output_names
-    from game_agent.inference import accelerate
     from game_agent.vector_forward import VectorForward
     from games import parse_spec
 
@@ -100,13 +111,13 @@ def measure(repeats: int, calls: int) -> tuple[str, list[Row]]:
     learner = game_agent.load(MODEL_DIR)
     meta = json.loads((MODEL_DIR / "meta.json").read_text())
     spec = parse_spec(meta["distribution"]["variants"][0])
-    graph = accelerate(learner.base, [spec]).graphs[0]
     policy = learner.base.policy.eval()
+    baseline = onnxruntime_sessions(policy, spec)
     forward = VectorForward(policy, spec)
     outputs = list(output_names(policy))
     rows = []
     for batch in BATCHES:
-        session = graph.single if batch == 1 else graph.session
+        session = baseline[batch]
         feeds = random_feeds(policy, spec, batch)
 
         def ort_run(feed, session=session):
