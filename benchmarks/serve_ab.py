@@ -22,7 +22,8 @@ family, mode and number of sessions, the median over rounds of p50 latency (one
 session) or turns per second (several) and each round's ratio to its floor.
 
 ``--model-floor`` adds the model floor (:mod:`benchmarks.serve_floor`: each reply
-the served model's batch-1 forward pass, nothing else) as one more column, so the
+the served model's batch-1 forward pass as the agent runs it, numpy for a vector
+network and onnxruntime for a board one, nothing else) as one more column, so the
 same rounds say how much of the floor ratio the model alone takes.
 """
 
@@ -43,8 +44,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks.serve_bench import GAMES, ServeBenchConfig, _ints
-from benchmarks.serve_floor import served_graph
+from benchmarks.serve_bench import GAMES, ServeBenchConfig, _ints, served_models
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, prepare_models
 from benchmarks.serve_processes import FloorProcess, _ServerProcess
@@ -189,8 +189,7 @@ def run(args: argparse.Namespace) -> str:
         servers: dict[str, _ServerProcess] = {"floor": FloorProcess(servers_cpus)}
         stack.callback(servers["floor"].stop)
         if args.model_floor:
-            graphs = tuple(served_graph(m.path, GAMES[m.family]) for m in chosen)
-            servers[MODEL_FLOOR] = FloorProcess(servers_cpus, graphs=graphs)
+            servers[MODEL_FLOOR] = FloorProcess(servers_cpus, models=served_models(chosen))
             stack.callback(servers[MODEL_FLOOR].stop)
         for variant in variants:
             server = VariantServer(variant, models, root / variant.name, servers_cpus)

@@ -34,9 +34,10 @@ replica per core.
 ``--floor handoff`` is a diagnostic: the floor's replies are made on a worker
 thread and handed back the way the agent's turn engine does it, which measures
 what the thread hand-offs alone cost. ``--floor model`` is another: each floor
-reply is the served model's own batch-1 forward pass (the ONNX graph the agent
-serves for the family's variant, in onnxruntime, for a fresh player), which
-measures how much of the latency target the model alone uses.
+reply is the served model's own batch-1 forward pass (what the agent answers one
+player of the family's variant with, for a fresh player: numpy for a vector
+network, onnxruntime for a board one), which measures how much of the latency
+target the model alone uses.
 
 Usage::
 
@@ -59,7 +60,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.kernel_bench import machine
-from benchmarks.serve_floor import served_graph
+from benchmarks.serve_floor import ServedModel
 from benchmarks.serve_load import MODES, LoadPlan, LoadResult, LoadWorker
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, ModelChoice, prepare_models
 from benchmarks.serve_processes import AgentServerProcess, FloorProcess
@@ -467,8 +468,9 @@ def agent_settings(config: ServeBenchConfig) -> dict[str, Any]:
 
 FLOOR_NOTES = {
     "handoff": " Floor: argmax replies made on a worker thread (--floor handoff).",
-    "model": " Floor: each reply the served model's batch-1 forward pass in onnxruntime, "
-    "for a fresh player (--floor model).",
+    "model": " Floor: each reply the served model's batch-1 forward pass as the agent runs "
+    "it (numpy for a vector network, onnxruntime for a board one), for a fresh player "
+    "(--floor model).",
 }
 """What the report says of a diagnostic floor (nothing of the plain one)."""
 
@@ -484,11 +486,15 @@ def placement_line(config: ServeBenchConfig) -> str:
 
 
 def start_floor(config: ServeBenchConfig, models: list[ModelChoice]) -> FloorProcess:
-    """The floor ``config.floor`` names; the model floor gets each family's served graph."""
-    graphs: tuple[bytes, ...] = ()
-    if config.floor == "model":
-        graphs = tuple(served_graph(m.path, GAMES[m.family]) for m in models)
-    return FloorProcess(config.cores()[0], handoff=config.floor == "handoff", graphs=graphs)
+    """The floor ``config.floor`` names; the model floor gets each family's served model."""
+    served = served_models(models) if config.floor == "model" else ()
+    return FloorProcess(config.cores()[0], handoff=config.floor == "handoff", models=served)
+
+
+def served_models(models: list[ModelChoice]) -> tuple[ServedModel, ...]:
+    """What the model floor is sent of each checkpoint: its path and the variant the
+    benchmark plays, as strings; the floor builds the forward pass from them itself."""
+    return tuple((str(m.path), GAMES[m.family]) for m in models)
 
 
 def run(config: ServeBenchConfig) -> str:

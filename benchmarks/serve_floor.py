@@ -17,14 +17,17 @@ Two diagnostic variants answer the same calls with more behind them:
 - **handoff** (:class:`Handoff`): the argmax replies are made on a worker thread
   and handed back the way the agent's turn engine does it.
 - **model** (:class:`ModelReplies`): each ``Act`` runs the served model's own
-  batch-1 forward pass, the very ONNX graph the agent serves (traced in the
-  parent by :func:`served_graph`, sent to the child as bytes) in a session built
-  as the agent builds its batch-1 one, for a fresh player (zero hidden state, no
-  previous action, reward or episode end), and replies with the graph's greedy
-  action, probabilities and value. No sessions, no state carried between turns,
-  no validation beyond finding the graph: what the model alone adds to the floor.
-  Graphs are found by the number of observation values; a request matching none
-  is refused with INVALID_ARGUMENT (in-band on ``Play``, as the agent does).
+  batch-1 forward pass, the very object the agent answers one player with: the
+  child is sent each checkpoint's path and variant (strings), loads and
+  accelerates it as the server does (:func:`game_agent.inference.accelerate`)
+  and keeps the compiled graph's ``single``: numpy's
+  :class:`~game_agent.vector_forward.VectorForward` for a vector network, the
+  onnxruntime batch-1 session for a board one. It is fed a fresh player (zero
+  hidden state, no previous action, reward or episode end) and the reply is its
+  greedy action, probabilities and value. No sessions, no state carried between
+  turns, no validation beyond finding the model: what the model alone adds to the
+  floor. Models are found by the number of observation values; a request matching
+  none is refused with INVALID_ARGUMENT (in-band on ``Play``, as the agent does).
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ import signal
 import threading
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
-from pathlib import Path
 
 import grpc
 import numpy as np
@@ -67,49 +69,47 @@ def argmax_reply(request: pb.ActRequest) -> pb.ActResponse:
 
 
 class Refused(ValueError):
-    """A request the model floor has no graph for (answered INVALID_ARGUMENT)."""
+    """A request the model floor has no model for (answered INVALID_ARGUMENT)."""
 
 
-def served_graph(checkpoint: Path, game: str) -> bytes:
-    """The ONNX graph the agent serves for ``game`` from ``checkpoint``: the learner as
-    ``game_agent.load`` gives it, traced as :mod:`game_agent.inference` traces it. Called in
-    the benchmark's process: the floor only opens sessions on the bytes (its import of
-    ``game_agent.inference``, for the agent's session settings, loads torch but runs none)."""
-    from game_agent import load
-    from game_agent.export import ExportedPolicy, trace_graph
-    from games import parse_spec
-
-    learner = load(checkpoint, safety=False)
-    spec = parse_spec(game)
-    learner.layout.check(spec)
-    return trace_graph(ExportedPolicy(learner.policy, spec), spec)
-
+ServedModel = tuple[str, str]
+"""A checkpoint directory and the game variant it is served for: all the model floor's
+child is sent of a model (plain strings, so nothing of ours is pickled)."""
 
 REPLY_OUTPUTS = ["greedy_action", "action_probs", "value"]
-"""The graph outputs a model-floor reply is made of (``game_agent.export``'s names)."""
+"""The forward pass's outputs a model-floor reply is made of (``game_agent.export``'s names)."""
 
 
-class ModelGraph:
-    """One served graph in a batch-1 session, fed a fresh player's recurrent inputs."""
+class ModelForward:
+    """One served model's batch-1 forward pass, fed a fresh player's recurrent inputs.
 
-    def __init__(self, model: bytes):
-        from game_agent.inference import new_session
+    Built as the server builds it (``load``, then ``accelerate`` for the variant), in
+    this process, so the floor runs whatever the agent answers one player with, numpy
+    or onnxruntime, and follows the agent when that changes."""
 
-        self.session = new_session(model, batch=1)
-        inputs = {i.name: i.shape for i in self.session.get_inputs()}
-        self.obs_shape = (1, *inputs["observation"][1:])
+    def __init__(self, checkpoint: str, game: str):
+        from game_agent import load
+        from game_agent.inference import AcceleratedLearner, accelerate
+        from games import parse_spec
+
+        spec = parse_spec(game)
+        agent = accelerate(load(checkpoint, safety=False), [spec])
+        if not isinstance(agent, AcceleratedLearner):
+            raise ValueError(f"the agent serves {checkpoint} with torch: no forward pass to run")
+        self.forward = agent.graph(spec).single
+        self.obs_shape = (1, *spec.obs_shape)
         self.size = math.prod(self.obs_shape)
-        self.actions = int(inputs["action_mask"][1])
-        self.fresh = fresh_player(inputs["hidden_state"][1]) if "hidden_state" in inputs else {}
+        self.actions = spec.num_actions
+        self.fresh = fresh_player(agent.policy.memory_size) if agent.recurrent else {}
 
     def reply(self, request: pb.ActRequest, values: np.ndarray) -> pb.ActResponse:
         mask = np.asarray(request.action_mask, dtype=np.float32)
         if mask.shape[0] != self.actions:
             raise Refused(
-                f"action_mask has {mask.shape[0]} entries; the graph takes {self.actions}"
+                f"action_mask has {mask.shape[0]} entries; the model takes {self.actions}"
             )
         feed = {"observation": values.reshape(self.obs_shape), "action_mask": mask[None]}
-        action, probs, value = self.session.run(REPLY_OUTPUTS, {**feed, **self.fresh})
+        action, probs, value = self.forward.run(REPLY_OUTPUTS, {**feed, **self.fresh})
         return pb.ActResponse(
             turn=request.turn,
             action=int(action[0]),
@@ -129,23 +129,23 @@ def fresh_player(hidden_size: int) -> dict[str, np.ndarray]:
 
 
 class ModelReplies:
-    """The model floor's decision: the graph for the request's number of observation values."""
+    """The model floor's decision: the model for the request's number of observation values."""
 
-    def __init__(self, graphs: Sequence[bytes]):
-        compiled = [ModelGraph(model) for model in graphs]
-        self._graphs = {graph.size: graph for graph in compiled}
-        if len(self._graphs) < len(compiled):
-            raise ValueError("two served graphs take the same number of observation values")
+    def __init__(self, models: Sequence[ServedModel]):
+        built = [ModelForward(checkpoint, game) for checkpoint, game in models]
+        self._models = {model.size: model for model in built}
+        if len(self._models) < len(built):
+            raise ValueError("two served models take the same number of observation values")
 
     def reply(self, request: pb.ActRequest) -> pb.ActResponse:
         values = np.asarray(request.observation.values, dtype=np.float32)
-        graph = self._graphs.get(values.shape[0])
-        if graph is None:
+        model = self._models.get(values.shape[0])
+        if model is None:
             raise Refused(
-                f"no served graph takes {values.shape[0]} observation values "
-                f"(they take {sorted(self._graphs)})"
+                f"no served model takes {values.shape[0]} observation values "
+                f"(they take {sorted(self._models)})"
             )
-        return graph.reply(request, values)
+        return model.reply(request, values)
 
 
 class FloorServicer(pb_grpc.AgentServiceServicer):
@@ -154,15 +154,15 @@ class FloorServicer(pb_grpc.AgentServiceServicer):
     With ``handoff``, each ``Act`` reply is made by a worker thread instead, handed over
     and back the way the agent's turn engine does it (a queue in, every waiting request
     per round, one loop wake-up per round): the floor plus the agent's thread hand-offs.
-    With ``graphs`` (serialised ONNX models), each reply is :class:`ModelReplies`' instead:
-    the floor plus the model's forward pass.
+    With ``models`` (checkpoint directories and their variants), each reply is
+    :class:`ModelReplies`' instead: the floor plus the model's forward pass.
     """
 
-    def __init__(self, handoff: bool = False, graphs: Sequence[bytes] = ()):
-        if handoff and graphs:
+    def __init__(self, handoff: bool = False, models: Sequence[ServedModel] = ()):
+        if handoff and models:
             raise ValueError("the floor is either the hand-off floor or the model floor")
         self._handoff = Handoff() if handoff else None
-        self._model = ModelReplies(graphs) if graphs else None
+        self._model = ModelReplies(models) if models else None
 
     async def _reply(self, request: pb.ActRequest) -> pb.ActResponse:
         if self._model is not None:
@@ -232,9 +232,9 @@ def _deliver(replies: list[tuple[asyncio.Future, pb.ActResponse]]) -> None:
             future.set_result(reply)
 
 
-async def _serve(conn: Connection, handoff: bool, graphs: Sequence[bytes]) -> None:
+async def _serve(conn: Connection, handoff: bool, models: Sequence[ServedModel]) -> None:
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-    pb_grpc.add_AgentServiceServicer_to_server(FloorServicer(handoff, graphs), server)
+    pb_grpc.add_AgentServiceServicer_to_server(FloorServicer(handoff, models), server)
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     conn.send(port)
@@ -250,12 +250,12 @@ def run_floor(
     conn: Connection,
     cpus: tuple[int, ...] = (),
     handoff: bool = False,
-    graphs: Sequence[bytes] = (),
+    models: Sequence[ServedModel] = (),
 ) -> None:
     """Child-process entry: serve on a free loopback port, send it down ``conn``, serve until
     SIGTERM or until the parent writes to (or closes) ``conn``; on ``cpus`` when given, as
-    the agent server is (``ServerConfig.cpus``); ``handoff`` and ``graphs`` as in
+    the agent server is (``ServerConfig.cpus``); ``handoff`` and ``models`` as in
     :class:`FloorServicer`."""
     if cpus:
         pin_process(cpus)
-    asyncio.run(_serve(conn, handoff, graphs))
+    asyncio.run(_serve(conn, handoff, models))

@@ -12,9 +12,9 @@ turn: p50 latency of one ``Act``, wall time, this process's CPU time, and
 the CPU time of the event loop's thread and of the turn-engine worker.
 
 ``--stages`` also times the worker's stages with CPU-time counters around
-them (the learner's ``observe_and_act``, onnxruntime inside it, state
-serialisation and the store commit); a counter costs about a microsecond per
-call. Usage::
+them (the learner's ``observe_and_act``; the forward pass inside it, onnxruntime's or,
+for one player of a vector network, numpy's; state serialisation; the store commit);
+a counter costs about a microsecond per call. Usage::
 
     python -m benchmarks.serve_inprocess [--families matrix,connect_n]
         [--concurrency 1,64] [--turns 1500] [--repeats 3] [--stages]
@@ -38,6 +38,7 @@ from benchmarks.serve_load import trajectories
 from benchmarks.serve_models import CACHE_DIR, MODELS_DIR, prepare_models
 from benchmarks.serve_profile import thread_cpu
 
+FORWARD = "forward pass (onnxruntime or numpy)"
 COLUMNS = ("p50 ms", "wall ms/turn", "CPU ms/turn", "loop CPU ms/turn", "worker CPU ms/turn")
 
 
@@ -156,10 +157,12 @@ class StageTimers:
         import onnxruntime
 
         from game_agent.state import AdaptationState
+        from game_agent.vector_forward import VectorForward
         from server import engine
 
-        self.wrap(engine, "observe_and_act", "learner observe_and_act (incl. onnxruntime)")
-        self.wrap(onnxruntime.InferenceSession, "run", "onnxruntime run")
+        self.wrap(engine, "observe_and_act", "learner observe_and_act (incl. the forward pass)")
+        self.wrap(onnxruntime.InferenceSession, "run", FORWARD)
+        self.wrap(VectorForward, "run", FORWARD)
         self.wrap(AdaptationState, "to_bytes", "state serialisation")
         self.wrap(engine.TurnEngine, "_commit_all", "store commit")
 

@@ -6,10 +6,11 @@ here instead of from flags, so every knob can be set) on a models directory
 and a fresh data directory, with its JSON log in a file there; the
 ``serving`` log line tells the bound gRPC and metrics ports. SIGTERM shuts it
 down gracefully, as in production. :class:`FloorProcess` runs
-:mod:`benchmarks.serve_floor` (any of its variants; the model floor's graphs
-travel to the child as bytes, with its other arguments). Both report their
-resident memory and CPU time from ``/proc``, and the agent server its live
-sessions from its Prometheus endpoint and its store size from the SQLite file.
+:mod:`benchmarks.serve_floor` (any of its variants; the model floor is sent
+checkpoint paths and game variants as strings, with its other arguments, and
+builds the agent's forward passes itself). Both report their resident memory
+and CPU time from ``/proc``, and the agent server its live sessions from its
+Prometheus endpoint and its store size from the SQLite file.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.serve_floor import run_floor
+from benchmarks.serve_floor import ServedModel, run_floor
 from server.logs import serving_fields
 
 STORE_FILE = "game_agent.sqlite3"
@@ -164,17 +165,21 @@ class AgentServerProcess(_ServerProcess):
 
 class FloorProcess(_ServerProcess):
     """:mod:`benchmarks.serve_floor` in a child process: the bare floor, or with ``handoff``
-    the hand-off floor, or with ``graphs`` (serialised ONNX models, see
-    :func:`~benchmarks.serve_floor.served_graph`) the model floor."""
+    the hand-off floor, or with ``models`` (checkpoint directories and the variants they
+    serve, see :data:`~benchmarks.serve_floor.ServedModel`) the model floor, which builds
+    their forward passes as the agent does before it reports its port."""
 
     def __init__(
-        self, cpus: tuple[int, ...] = (), handoff: bool = False, graphs: Sequence[bytes] = ()
+        self,
+        cpus: tuple[int, ...] = (),
+        handoff: bool = False,
+        models: Sequence[ServedModel] = (),
     ) -> None:
         context = multiprocessing.get_context("spawn")
         self._conn, child = context.Pipe()
         self.process = context.Process(
             target=run_floor,
-            args=(child, cpus, handoff, tuple(graphs)),
+            args=(child, cpus, handoff, tuple((str(c), str(g)) for c, g in models)),
             name="serve-bench-floor",
             daemon=True,
         )
@@ -185,7 +190,11 @@ class FloorProcess(_ServerProcess):
         if not self._conn.poll(120):
             self.stop()
             raise RuntimeError("the floor server did not start")
-        self.port = int(self._conn.recv())
+        try:
+            self.port = int(self._conn.recv())
+        except EOFError:  # it died first (a model it could not build): its traceback is above
+            self.stop()
+            raise RuntimeError("the floor server exited before it started") from None
 
     def stop(self) -> None:
         self._conn.close()  # the floor stops when its end of the pipe closes

@@ -42,7 +42,7 @@ def test_bad_command_lines_are_refused(argv):
 
 
 @pytest.mark.slow
-def test_each_variant_runs_its_own_checkout_with_its_own_options(tmp_path):
+def test_each_variant_runs_its_own_checkout_with_its_own_options(tmp_path, monkeypatch):
     copy = tmp_path / "copy"
     for package in ("server", "game_agent", "games", "protos"):
         shutil.copytree(
@@ -55,12 +55,17 @@ def test_each_variant_runs_its_own_checkout_with_its_own_options(tmp_path):
         "from server.cli import main\n"
         "sys.exit(main())\n"
     )
+    floors = record_floors(monkeypatch)
     out = tmp_path / "ab.md"
     argv = ["--variant", f"here={ROOT}", "--variant", f"copy={copy}::--no-turn-log"]
     argv += ["--families", "matrix", "--modes", "unary", "--concurrency", "1,3"]
     argv += ["--repeats", "1", "--seconds", "0.5", "--model-floor", "--out", str(out)]
     assert serve_ab.main(argv) == 0
     assert "--no-turn-log" in marker.read_text()  # the copy ran, with its option
+    # The plain floor, then the model floor, sent the checkpoint and variant as strings.
+    assert [len(models) for models in floors] == [0, 1]
+    [(checkpoint, game)] = floors[1]
+    assert (type(checkpoint), game) == (str, serve_ab.GAMES["matrix"])
     text = out.read_text()
     assert "| family | mode | sessions | floor | floor+model | here | copy |" in text
     rows = table_rows(text, "| family | mode | sessions |")
@@ -73,3 +78,17 @@ def test_each_variant_runs_its_own_checkout_with_its_own_options(tmp_path):
         for cell in row[4:]:
             figure, ratio = cell.split(" (")
             assert float(figure.replace(",", "")) > 0 and float(ratio.rstrip("x)")) > 0
+
+
+def record_floors(monkeypatch) -> list[tuple]:
+    """The ``models`` each floor serve_ab starts is sent (empty for the plain floor)."""
+    from benchmarks.serve_processes import FloorProcess
+
+    sent: list[tuple] = []
+
+    def start(*args, models=(), **kwargs):
+        sent.append(tuple(models))
+        return FloorProcess(*args, models=models, **kwargs)
+
+    monkeypatch.setattr(serve_ab, "FloorProcess", start)
+    return sent

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from benchmarks import serve_bench
-from benchmarks.serve_floor import argmax_reply, served_graph
+from benchmarks.serve_floor import argmax_reply
 from benchmarks.serve_models import find_rl2
 from game_agent.bench_cli import load_benchmark
 from game_agent.cli import build_parser
@@ -172,22 +172,48 @@ def tiny_models_dir(tmp_path_factory):
     return root
 
 
-@pytest.fixture(scope="module")
-def served_graphs(tiny_models_dir):
-    """Each family's served graph for the variant the benchmark plays."""
-    return {
-        family: served_graph(tiny_models_dir / f"rl2-{family}", game)
-        for family, game in serve_bench.GAMES.items()
-    }
+EXPECTED_FORWARD = {"connect_n": "onnxruntime", "matrix": "numpy"}
+"""What the agent answers one player of each family with: the batch-1 onnxruntime session
+of a board network's graph, a vector network's numpy forward pass."""
 
 
 @pytest.fixture(scope="module")
-def model_floor(served_graphs):
+def served_models(tiny_models_dir):
+    """Each family's checkpoint and the variant the benchmark plays, as the floor is sent them."""
+    from benchmarks.serve_models import ModelChoice
+
+    choices = [ModelChoice(f, tiny_models_dir / f"rl2-{f}", False, 0) for f in serve_bench.GAMES]
+    return dict(zip(serve_bench.GAMES, serve_bench.served_models(choices), strict=True))
+
+
+@pytest.fixture(scope="module")
+def model_floor(served_models):
     from benchmarks.serve_processes import FloorProcess
 
-    floor = FloorProcess(graphs=list(served_graphs.values()))
+    floor = FloorProcess(models=list(served_models.values()))
     yield floor
     floor.stop()
+
+
+@pytest.fixture(scope="module")
+def direct_forwards(served_models):
+    """Each family's batch-1 forward pass built here from its parts, not by ``accelerate``
+    (what the floor builds), and the size of its recurrent memory."""
+    from game_agent import load
+    from game_agent.export import ExportedPolicy, trace_graph
+    from game_agent.inference import new_session
+    from game_agent.vector_forward import VectorForward
+    from games import parse_spec
+
+    forwards = {}
+    for family, (checkpoint, game) in served_models.items():
+        policy, spec = load(checkpoint, safety=False).policy, parse_spec(game)
+        if EXPECTED_FORWARD[family] == "numpy":
+            forward = VectorForward(policy, spec)
+        else:
+            forward = new_session(trace_graph(ExportedPolicy(policy, spec), spec), batch=1)
+        forwards[family] = (forward, policy.memory_size)
+    return forwards
 
 
 def model_requests(family: str, n: int) -> list[pb.ActRequest]:
@@ -208,39 +234,39 @@ def model_requests(family: str, n: int) -> list[pb.ActRequest]:
     return requests
 
 
-def graph_reply(model: bytes, request: pb.ActRequest) -> tuple[int, list[float], float]:
-    """The graph run directly, for a fresh player: greedy action, probabilities, value."""
+def direct_reply(forward, hidden: int, request: pb.ActRequest) -> tuple[int, list[float], float]:
+    """``forward`` run directly for a fresh player: greedy action, probabilities, value."""
     import numpy as np
-    import onnxruntime
 
-    session = onnxruntime.InferenceSession(model, providers=["CPUExecutionProvider"])
-    inputs = {i.name: i.shape for i in session.get_inputs()}
+    values = np.asarray(request.observation.values, dtype=np.float32)
     feed = {
-        "observation": np.asarray(request.observation.values, dtype=np.float32).reshape(
-            1, *inputs["observation"][1:]
-        ),
+        "observation": values.reshape(1, *request.observation.shape),
         "action_mask": np.asarray([request.action_mask], dtype=np.float32),
-        "hidden_state": np.zeros((1, inputs["hidden_state"][1]), dtype=np.float32),
+        "hidden_state": np.zeros((1, hidden), dtype=np.float32),
         "prev_action": np.array([-1], dtype=np.int64),
         "prev_reward": np.zeros(1, dtype=np.float32),
         "prev_done": np.zeros(1, dtype=np.float32),
     }
-    action, probs, value = session.run(["greedy_action", "action_probs", "value"], feed)
+    action, probs, value = forward.run(["greedy_action", "action_probs", "value"], feed)
     return int(action[0]), probs[0].tolist(), float(value[0])
 
 
-def assert_reply_is_the_graphs(reply: pb.ActResponse, model: bytes, request: pb.ActRequest):
-    action, probs, value = graph_reply(model, request)
-    assert (reply.turn, reply.action) == (request.turn, action)
-    assert list(reply.action_probabilities) == pytest.approx(probs, rel=1e-5, abs=1e-6)
-    assert reply.value == pytest.approx(value, rel=1e-5, abs=1e-6)
-    assert request.action_mask[reply.action]
+def test_the_model_floor_is_sent_paths_and_variants_as_strings(served_models, tiny_models_dir):
+    # Plain data, never an object of ours: the child builds the forward pass from them.
+    assert served_models == {
+        family: (str(tiny_models_dir / f"rl2-{family}"), game)
+        for family, game in serve_bench.GAMES.items()
+    }
 
 
 @pytest.mark.parametrize("family", ["connect_n", "matrix"])
-def test_the_model_floor_answers_what_the_served_graph_answers(family, model_floor, served_graphs):
-    # One floor serves both families; each request goes to its own family's graph, over
-    # unary calls and a Play stream alike.
+def test_the_model_floor_answers_what_the_agents_batch_1_forward_answers(
+    family, model_floor, direct_forwards
+):
+    # One floor serves both families; each request goes to its own family's model, over
+    # unary calls and a Play stream alike. The replies are the forward pass's bit for bit
+    # (float32 travels exactly): numpy's for matrix, where onnxruntime's differ in the
+    # last bits, so a floor running onnxruntime there fails here.
     import grpc
 
     from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc
@@ -253,25 +279,33 @@ def test_the_model_floor_answers_what_the_served_graph_answers(family, model_flo
         streamed = [reply.act for reply in stream]
     assert streamed == unary
     for request, reply in zip(requests, unary, strict=True):
-        assert_reply_is_the_graphs(reply, served_graphs[family], request)
+        action, probs, value = direct_reply(*direct_forwards[family], request)
+        assert (reply.turn, reply.action) == (request.turn, action)
+        assert (list(reply.action_probabilities), reply.value) == (probs, value)
+        assert request.action_mask[reply.action]
 
 
 @pytest.mark.parametrize("family", ["connect_n", "matrix"])
 def test_the_model_floor_decides_as_the_served_agent_does_for_a_new_player(
-    family, tiny_models_dir, served_graphs
+    family, tiny_models_dir, served_models
 ):
-    # served_graph is the graph the server's accelerated learner runs: for a player's
+    # The floor runs the very object the server's accelerated learner answers one player
+    # with (numpy's VectorForward for matrix, onnxruntime for connect_n): for a player's
     # first turn, the same action, probabilities and value, bit for bit.
     import numpy as np
+    import onnxruntime
 
-    from benchmarks.serve_floor import ModelReplies
+    from benchmarks.serve_floor import ModelForward, ModelReplies
     from game_agent import load
     from game_agent.inference import accelerate
+    from game_agent.vector_forward import VectorForward
     from games import parse_spec
 
+    kinds = {"numpy": VectorForward, "onnxruntime": onnxruntime.InferenceSession}
+    assert type(ModelForward(*served_models[family]).forward) is kinds[EXPECTED_FORWARD[family]]
     spec = parse_spec(serve_bench.GAMES[family])
     agent = accelerate(load(tiny_models_dir / f"rl2-{family}"), [spec])
-    floor = ModelReplies([served_graphs[family]])
+    floor = ModelReplies([served_models[family]])
     for request in model_requests(family, 4):
         obs = np.asarray(request.observation.values, dtype=np.float32).reshape(1, *spec.obs_shape)
         mask = np.asarray([request.action_mask])
@@ -282,7 +316,7 @@ def test_the_model_floor_decides_as_the_served_agent_does_for_a_new_player(
         assert reply.value == decision.values[0]
 
 
-def test_the_model_floor_refuses_an_observation_no_graph_takes(model_floor):
+def test_the_model_floor_refuses_an_observation_no_model_takes(model_floor):
     import grpc
 
     from protos.game_agent.v1 import agent_pb2_grpc as pb_grpc

@@ -32,7 +32,7 @@ def test_a_short_run_reports_every_figure_and_stage(tmp_path):
         tick_ms = 1e3 / os.sysconf("SC_CLK_TCK")
         assert loop + worker <= cpu + 2 * tick_ms / (turns // int(row[1]) * int(row[1]))
     for label in (
-        "onnxruntime run",
+        serve_inprocess.FORWARD,
         "learner observe_and_act",
         "state serialisation",
         "store commit",
