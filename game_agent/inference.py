@@ -29,7 +29,7 @@ Why it is built this way:
   player in numpy instead (:class:`~game_agent.vector_forward.VectorForward`, verified
   like a session): at batch 1 onnxruntime's run is mostly per-node dispatch, and the
   same arithmetic costs a third of it in four BLAS products (``python -m
-  benchmarks.forward_bench``); from about 32 players on, onnxruntime is as fast or faster.
+  benchmarks.forward_bench``); from about 8 players on, onnxruntime is as fast or faster.
 - **One player's checks as scalars.** A lone turn's inputs, as a server gives them
   (float32 observations, bool masks, float64 draws, a state in the layout this
   learner writes), are checked one value at a time (``_one_inputs``) instead of
@@ -562,7 +562,9 @@ def _verified_sessions(
     return session, single, max_error
 
 
-def _single(module: ExportedPolicy, model: bytes, spec: GameSpec) -> Any:
+def _single(
+    module: ExportedPolicy, model: bytes, spec: GameSpec
+) -> onnxruntime.InferenceSession | VectorForward:
     """What answers one player: a vector network's numpy forward pass (cheaper than any
     onnxruntime session at batch 1), else the graph with its batch fixed at 1."""
     if module.policy.layout.kind == VECTOR:
